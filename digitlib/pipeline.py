@@ -1,0 +1,105 @@
+"""Run the research notebooks in order with papermill: ``python -m digitlib.pipeline``.
+
+Parameter sets live in ``notebooks/params/{smoke,default}.yaml``, one flat mapping shared by all
+notebooks: each notebook receives the keys its ``parameters`` cell declares, and a key that no
+notebook declares is refused (a typo would otherwise be silently ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from digitlib import config
+
+NOTEBOOKS = ("01-load-data", "02-augment", "03-train", "04-evaluate")
+KERNEL = "digitlib"
+
+
+def load_params(name_or_path: str | Path) -> dict:
+    """Read a parameter set by name (``smoke``, ``default``) or path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = config.NOTEBOOKS_DIR / "params" / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ValueError(f"no parameter file {path}")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names in a notebook's ``parameters`` cell."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
+def run(
+    params: str | Path = "default",
+    output_dir: str | Path | None = None,
+    notebooks: tuple[str, ...] = NOTEBOOKS,
+    overrides: dict | None = None,
+    kernel: str = KERNEL,
+    stream_output: bool = True,
+) -> list[Path]:
+    """Execute ``notebooks`` in order with a parameter set; return the executed copies' paths."""
+    import papermill
+
+    values = {**load_params(params), **(overrides or {})}
+    paths = [config.NOTEBOOKS_DIR / f"{name}.ipynb" for name in notebooks]
+    declared = {path: declared_parameters(path) for path in paths}
+    everywhere = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(values) - everywhere)
+    if unknown:
+        raise ValueError(f"parameters not declared by any of {list(notebooks)}: {unknown}")
+
+    output_dir = Path(output_dir or config.RUNS_DIR / Path(str(params)).stem)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the kernels inherit it
+    executed = []
+    for path in paths:
+        target = output_dir / path.name
+        print(f"== {path.stem} -> {target}", flush=True)
+        papermill.execute_notebook(
+            str(path),
+            str(target),
+            parameters={key: value for key, value in values.items() if key in declared[path]},
+            kernel_name=kernel,
+            cwd=str(config.NOTEBOOKS_DIR),
+            progress_bar=False,
+            stdout_file=sys.stdout if stream_output else None,
+            stderr_file=None,
+        )
+        executed.append(target)
+    return executed
+
+
+def _parse_override(text: str) -> tuple[str, object]:
+    key, separator, value = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``make pipeline``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default="default", help="parameter set name or YAML path")
+    parser.add_argument("--output", help="folder for the executed notebooks (default runs/PARAMS)")
+    parser.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run just these notebooks")
+    parser.add_argument("-p", "--set", dest="overrides", action="append", type=_parse_override,
+                        default=[], metavar="KEY=VALUE", help="override one parameter")
+    args = parser.parse_args(argv)
+    try:
+        run(args.params, args.output, tuple(args.only or NOTEBOOKS), dict(args.overrides))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
