@@ -131,10 +131,12 @@ class StrokeThickness(keras.layers.Layer):
         dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
         eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
         pick = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 1))
-        amount = tf.random.uniform([batch, 1, 1, 1], 0.3, 1.0, seed=_op_seed(self.seed, 2))
-        half = self.probability / 2
-        target = tf.where(pick < half, dilated, tf.where(pick < self.probability, eroded, images))
-        return images + amount * (target - images)
+        amount = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 2))
+        thicken = pick < self.probability / 2
+        thin = (pick >= self.probability / 2) & (pick < self.probability)
+        # A full 3x3 erosion wipes out a 2-pixel stroke, so thinning goes at most halfway.
+        images = tf.where(thicken, images + (0.3 + 0.7 * amount) * (dilated - images), images)
+        return tf.where(thin, images + (0.2 + 0.3 * amount) * (eroded - images), images)
 
 
 class MildBlur(keras.layers.Layer):

@@ -57,9 +57,10 @@ def build_default(dropout: float = 0.4) -> keras.Model:
 def build_tiny() -> keras.Model:
     """A very small CNN for tests and smoke runs (seconds per epoch)."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name=INPUT_NAME)
-    x = _conv_bn(inputs, 8, 3, strides=2, padding="same")
-    x = _conv_bn(x, 16, 3, strides=2, padding="same")
-    x = layers.GlobalAveragePooling2D()(x)
+    x = _conv_bn(inputs, 16, 3, strides=2, padding="same")
+    x = _conv_bn(x, 32, 3, strides=2, padding="same")
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="tiny")
 

@@ -175,7 +175,7 @@ def train(
         x_fit, y_fit, config.batch_size, config.augment, shuffle=True, seed=config.seed
     )
     val_ds = augment_lib.make_dataset(x_val, y_val, 1000)
-    steps_per_epoch = math.ceil(len(x_fit) / config.batch_size)
+    steps_per_epoch = max(len(x_fit) // config.batch_size, 1)  # training drops the last partial batch
 
     strategy = make_strategy(config.distribute)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -203,7 +203,12 @@ def train(
     )
     start = time.perf_counter()
     fit = network.fit(
-        train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=0
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset reshuffles itself every epoch
+        verbose=0,
     )
     seconds = time.perf_counter() - start
 

@@ -1,0 +1,17 @@
+"""Shared fixtures: the verified MNIST arrays and quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from digitlib import data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def mnist() -> data.MNIST:
+    """The canonical MNIST split (fetched and verified by ``make data`` before the tests)."""
+    return data.load_mnist()

@@ -1,0 +1,88 @@
+"""Augmentation: each transform switchable, realistic, deterministic, in a tf.data pipeline."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from digitlib import augment
+
+OFF = {"rotation": 0.0, "zoom": 0.0, "shift": 0.0}
+ALONE = {
+    "rotation": augment.AugmentConfig(**{**OFF, "rotation": 15.0}),
+    "zoom": augment.AugmentConfig(**{**OFF, "zoom": 0.15}),
+    "shift": augment.AugmentConfig(**{**OFF, "shift": 0.15}),
+    "shear": augment.AugmentConfig(**{**OFF, "shear": 0.3}),
+    "elastic": augment.AugmentConfig(**{**OFF, "elastic": 1.5}),
+    "thickness": augment.AugmentConfig(**{**OFF, "thickness": 1.0}),
+    "blur": augment.AugmentConfig(**{**OFF, "blur": 1.0}),
+    "noise": augment.AugmentConfig(**{**OFF, "noise": 0.2}),
+}
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    return mnist.x_train[:64]
+
+
+def _ink(images):
+    return images.reshape(len(images), -1).sum(axis=1)
+
+
+@pytest.mark.parametrize("name", list(ALONE))
+def test_each_transform_changes_images_but_keeps_the_digit(digits, name):
+    base = augment.to_float(digits)
+    out = augment.augment_images(digits, ALONE[name], seed=3)
+    assert out.shape == base.shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    changed = np.abs(out - base).reshape(len(out), -1).max(axis=1) > 0.05
+    assert changed.mean() > 0.9, f"{name} left most images untouched"
+    # Nothing may wipe a digit out or flood the frame: ink stays within a factor of ~2.
+    ratio = _ink(out) / _ink(base)
+    assert ratio.min() > 0.4 and ratio.max() < 3.0, (name, ratio.min(), ratio.max())
+
+
+def test_all_off_is_the_identity(digits):
+    dataset = augment.make_dataset(digits, np.arange(len(digits)), batch_size=16, augment=augment.NO_AUGMENT)
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    np.testing.assert_array_equal(np.concatenate(images), augment.to_float(digits))
+    np.testing.assert_array_equal(np.concatenate(labels), np.arange(len(digits)))
+
+
+def test_thickness_thickens_and_thins_without_erasing(digits):
+    out = augment.augment_images(digits, ALONE["thickness"], seed=0)
+    ratio = _ink(out) / _ink(augment.to_float(digits))
+    assert (ratio > 1.15).sum() >= 10, "some strokes must get thicker"
+    assert (ratio < 0.95).sum() >= 10, "some strokes must get thinner"
+    assert ratio.min() > 0.5, "thinning must never erase a digit"
+
+
+def test_blur_softens_edges(digits):
+    base = augment.to_float(digits)
+    out = augment.augment_images(digits, ALONE["blur"], seed=0)
+    assert np.abs(np.diff(out, axis=2)).mean() < np.abs(np.diff(base, axis=2)).mean()
+
+
+def test_same_seed_same_images(digits):
+    config = augment.AugmentConfig(shear=0.1, elastic=1.0, thickness=0.3, blur=0.3, noise=0.05)
+    keras.utils.set_random_seed(7)
+    first = augment.augment_images(digits, config, seed=7)
+    keras.utils.set_random_seed(7)
+    second = augment.augment_images(digits, config, seed=7)
+    np.testing.assert_array_equal(first, second)
+
+
+def test_training_pipeline_batches_shuffles_and_keeps_labels_with_images(mnist):
+    x, y = mnist.x_train[:1000], mnist.y_train[:1000]
+    dataset = augment.make_dataset(x, y, batch_size=100, augment=augment.SEED_AUGMENT, shuffle=True, seed=1)
+    batches = list(dataset)
+    assert len(batches) == 10 and all(b[0].shape == (100, 28, 28, 1) for b in batches)
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert sorted(labels.tolist()) == sorted(y.tolist())
+    assert not np.array_equal(labels, y), "training batches are shuffled"
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(ValueError, match="unknown augmentation settings: \\['rotate'\\]"):
+        augment.AugmentConfig.from_dict({"rotate": 10})

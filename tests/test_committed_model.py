@@ -1,0 +1,54 @@
+"""The committed default model: its files, its recorded metrics, and a fresh evaluation of them."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from digitlib import augment, config, data, evaluate
+
+MODELS = ["digit_cnn", "seed_cnn"]
+
+
+def _sidecar(name):
+    return json.loads((config.MODELS_DIR / f"{name}.json").read_text())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_files_match_their_recorded_hashes(name):
+    sidecar = _sidecar(name)
+    for entry in sidecar["files"].values():
+        assert data.sha256_file(config.MODELS_DIR / entry["path"]) == entry["sha256"], entry["path"]
+    assert sidecar["data"]["sha256"] == data.data_checksum()
+    assert (config.MODELS_DIR / f"{name}.md").is_file()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_recorded_metrics_match_a_fresh_evaluation(name, mnist):
+    recorded = _sidecar(name)["metrics"]
+    network = keras.models.load_model(config.MODELS_DIR / f"{name}.keras")
+    probabilities = evaluate.predict_probabilities(network, mnist.x_test)
+    assert int(np.sum(probabilities.argmax(1) != mnist.y_test)) == recorded["test_errors"]
+    assert evaluate.accuracy(probabilities, mnist.y_test) == pytest.approx(recorded["test_accuracy"], abs=1e-12)
+
+    session = ort.InferenceSession(str(config.MODELS_DIR / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    onnx_probabilities = session.run(None, {"image": augment.to_float(mnist.x_test)})[0]
+    assert evaluate.accuracy(onnx_probabilities, mnist.y_test) == pytest.approx(recorded["onnx_test_accuracy"], abs=1e-12)
+    np.testing.assert_allclose(onnx_probabilities, probabilities, atol=1e-5)
+
+
+def test_default_model_meets_the_bar():
+    sidecar = _sidecar("digit_cnn")
+    assert sidecar["architecture"] == "default"
+    assert sidecar["metrics"]["test_accuracy"] >= 0.9970
+    assert sidecar["training"]["train_seconds"] <= 20 * 60
+    assert sidecar["training"]["config"]["train_limit"] == 0, "trained on the full training split"
+    card = (config.MODELS_DIR / "digit_cnn.md").read_text()
+    assert f"{sidecar['metrics']['test_accuracy']:.2%}" in card
+    seed = _sidecar("seed_cnn")
+    assert seed["architecture"] == "seed"
+    assert sidecar["metrics"]["test_accuracy"] > seed["metrics"]["test_accuracy"]

@@ -1,0 +1,59 @@
+"""The repository's own promises: clean notebooks, consistent set-up files, CI calling make test."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import nbformat
+import pytest
+import yaml
+
+from digitlib import config, pipeline
+
+NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def test_pipeline_notebooks_exist_in_order():
+    assert [path.stem for path in NOTEBOOKS] == list(pipeline.NOTEBOOKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_committed_notebooks_carry_no_outputs_and_keep_their_parameters_tag(path):
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    tagged = [cell for cell in code if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert notebook.cells[0].source.startswith("# "), "each notebook opens with an H1 title"
+    assert pipeline.declared_parameters(path), "papermill must see the parameters"
+
+
+@pytest.mark.parametrize("name", ["smoke", "default"])
+def test_parameter_sets_only_name_declared_parameters(name):
+    declared = set().union(*(pipeline.declared_parameters(path) for path in NOTEBOOKS))
+    assert set(pipeline.load_params(name)) <= declared
+
+
+def test_environment_yml_is_in_step_with_pyproject():
+    project = tomllib.loads((config.ROOT / "pyproject.toml").read_text())["project"]
+    environment = yaml.safe_load((config.ROOT / "environment.yml").read_text())
+    conda = [item for item in environment["dependencies"] if isinstance(item, str)]
+    pip = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    assert "python=3.11" in conda
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    assert sorted(line for line in pip if not line.startswith("-e")) == sorted(wanted)
+    assert "-e ." in pip
+
+
+def test_makefile_documents_the_readme_verbs():
+    makefile = (config.ROOT / "Makefile").read_text()
+    documented = set(re.findall(r"^([a-z-]+):.*## ", makefile, flags=re.M))
+    assert {"test", "dashboard", "pipeline", "help", "data"} <= documented
+    readme = (config.ROOT / "README.md").read_text()
+    for verb in ("make dashboard", "make test", "make pipeline"):
+        assert verb in readme
+
+
+def test_ci_runs_the_readme_test_command():
+    assert re.search(r"^\s*make test\b", (config.ROOT / ".ci" / "run").read_text(), flags=re.M)
