@@ -36,7 +36,9 @@ class AugmentConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f"unknown augmentation settings: {sorted(unknown)}; known: {sorted(known)}")
+            raise ValueError(
+                f"unknown augmentation settings: {sorted(unknown)}; known: {sorted(known)}"
+            )
         return cls(**{k: float(v) for k, v in values.items()})
 
     def to_dict(self) -> dict:
@@ -162,7 +164,7 @@ class MildBlur(keras.layers.Layer):
 
 
 class SensorNoise(keras.layers.Layer):
-    """Add Gaussian noise with a per-image standard deviation up to ``stddev``, clipped to [0, 1]."""
+    """Add Gaussian noise, per-image standard deviation up to ``stddev``, clipped to [0, 1]."""
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -187,7 +189,9 @@ def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
     if config.zoom > 0:
         layers.append(keras.layers.RandomZoom(config.zoom, config.zoom, seed=seed + 1, **fill))
     if config.shift > 0:
-        layers.append(keras.layers.RandomTranslation(config.shift, config.shift, seed=seed + 2, **fill))
+        layers.append(
+            keras.layers.RandomTranslation(config.shift, config.shift, seed=seed + 2, **fill)
+        )
     if config.shear > 0:
         layers.append(keras.layers.RandomShear(config.shear, config.shear, seed=seed + 3, **fill))
     if config.elastic > 0:

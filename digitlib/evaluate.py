@@ -78,7 +78,9 @@ def calibration(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -
     }
 
 
-def confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = 16) -> np.ndarray:
+def confident_mistakes(
+    probabilities: np.ndarray, labels: np.ndarray, count: int = 16
+) -> np.ndarray:
     """Indices of the wrong predictions, most confident first."""
     predictions = probabilities.argmax(axis=1)
     wrong = np.flatnonzero(predictions != labels)

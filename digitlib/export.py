@@ -23,7 +23,10 @@ def git_commit(root: Path = config.ROOT) -> dict:
         ).stdout.strip()
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return {"commit": "unknown", "dirty": None}
@@ -133,15 +136,19 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
     cfg = train["config"]
     metrics = card["metrics"]
     aug = ", ".join(f"{k} {v:g}" for k, v in cfg["augment"].items() if v and k != "elastic_sigma")
-    rows = [f"| {card['name']} ({card['architecture']}) | {card['parameters']:,} | "
-            f"{metrics.get('test_accuracy', float('nan')):.2%} | {metrics.get('test_errors', '?')} | "
-            f"{metrics.get('ece', float('nan')):.2%} | {train['train_seconds'] / 60:.1f} min |"]
+    rows = [
+        f"| {card['name']} ({card['architecture']}) | {card['parameters']:,} | "
+        f"{metrics.get('test_accuracy', float('nan')):.2%} | {metrics.get('test_errors', '?')} | "
+        f"{metrics.get('ece', float('nan')):.2%} | {train['train_seconds'] / 60:.1f} min |"
+    ]
     if baseline:
         bm, bt = baseline["metrics"], baseline["training"]
-        rows.append(f"| {baseline['name']} ({baseline['architecture']}) | {baseline['parameters']:,} | "
-                    f"{bm.get('test_accuracy', float('nan')):.2%} | {bm.get('test_errors', '?')} | "
-                    f"{bm.get('ece', float('nan')):.2%} | {bt['train_seconds'] / 60:.1f} min |")
-    text = f"""# Model card: {card['name']}
+        rows.append(
+            f"| {baseline['name']} ({baseline['architecture']}) | {baseline['parameters']:,} | "
+            f"{bm.get('test_accuracy', float('nan')):.2%} | {bm.get('test_errors', '?')} | "
+            f"{bm.get('ece', float('nan')):.2%} | {bt['train_seconds'] / 60:.1f} min |"
+        )
+    text = f"""# Model card: {card["name"]}
 
 ## Intended use
 Classifying a single handwritten digit (0-9) that has been normalised the way MNIST was made:
@@ -150,27 +157,27 @@ centred by centre of mass. Real photos, scans and drawings must go through digit
 preprocessing first. Research and demonstration use; not for decisions about people.
 
 ## Training data
-MNIST from `{card['data']['source']}`, verified by SHA-256 (dataset sum
-`{card['data']['sha256'][:16]}...`): {card['data']['train_images']:,} training images,
-{card['data']['validation_images']:,} held out for checkpoint selection (chosen by seed
-{cfg['seed']}). The 10,000 test images are used only for evaluation.
+MNIST from `{card["data"]["source"]}`, verified by SHA-256 (dataset sum
+`{card["data"]["sha256"][:16]}...`): {card["data"]["train_images"]:,} training images,
+{card["data"]["validation_images"]:,} held out for checkpoint selection (chosen by seed
+{cfg["seed"]}). The 10,000 test images are used only for evaluation.
 
 ## Procedure
-Architecture `{card['architecture']}` ({card['parameters']:,} parameters), Adam, peak learning rate
-{cfg['learning_rate']:g} ({cfg['schedule']} schedule), batch {cfg['batch_size']}, {train['epochs_run']}
-epochs, best validation epoch {train['best_epoch']} kept (validation accuracy
-{train['best_val_accuracy']:.4f}). Augmentation: {aug or 'none'}. Trained in
-{train['train_seconds'] / 60:.1f} minutes on {train['machine']['cpus']} CPU cores
-({train['machine']['processor']}), TensorFlow {card['versions']['tensorflow']}, Keras
-{card['versions']['keras']}, commit `{card['git']['commit'][:12]}`.
+Architecture `{card["architecture"]}` ({card["parameters"]:,} parameters), Adam, peak learning
+rate {cfg["learning_rate"]:g} ({cfg["schedule"]} schedule), batch {cfg["batch_size"]},
+{train["epochs_run"]} epochs, best validation epoch {train["best_epoch"]} kept (validation accuracy
+{train["best_val_accuracy"]:.4f}). Augmentation: {aug or "none"}. Trained in
+{train["train_seconds"] / 60:.1f} minutes on {train["machine"]["cpus"]} CPU cores
+({train["machine"]["processor"]}), TensorFlow {card["versions"]["tensorflow"]}, Keras
+{card["versions"]["keras"]}, commit `{card["git"]["commit"][:12]}`.
 
 ## Results (MNIST test set, 10,000 images)
 | model | parameters | accuracy | errors | ECE | training time |
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-The ONNX export (`{card['files']['onnx']['path']}`) gives the same predictions
-(accuracy {metrics.get('onnx_test_accuracy', float('nan')):.2%}).
+The ONNX export (`{card["files"]["onnx"]["path"]}`) gives the same predictions
+(accuracy {metrics.get("onnx_test_accuracy", float("nan")):.2%}).
 
 ## Limits
 - Trained on MNIST only: American writers of the early 1990s, digits written in boxes. Other

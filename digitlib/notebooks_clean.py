@@ -20,7 +20,9 @@ def clean(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-    notebook.metadata = {k: notebook.metadata[k] for k in ("kernelspec", "language_info") if k in notebook.metadata}
+    notebook.metadata = {
+        k: notebook.metadata[k] for k in ("kernelspec", "language_info") if k in notebook.metadata
+    }
     return notebook
 
 

@@ -90,8 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", default="default", help="parameter set name or YAML path")
     parser.add_argument("--output", help="folder for the executed notebooks (default runs/PARAMS)")
     parser.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run just these notebooks")
-    parser.add_argument("-p", "--set", dest="overrides", action="append", type=_parse_override,
-                        default=[], metavar="KEY=VALUE", help="override one parameter")
+    parser.add_argument(
+        "-p",
+        "--set",
+        dest="overrides",
+        action="append",
+        type=_parse_override,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter",
+    )
     args = parser.parse_args(argv)
     try:
         run(args.params, args.output, tuple(args.only or NOTEBOOKS), dict(args.overrides))

@@ -28,7 +28,9 @@ def _image_axis(axis, image, title=None, color="black"):
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, per_class: int = 8) -> plt.Figure:
     """``per_class`` examples of every digit, one row per class."""
-    figure, axes = plt.subplots(NUM_CLASSES, per_class, figsize=(per_class * 0.9, NUM_CLASSES * 0.9))
+    figure, axes = plt.subplots(
+        NUM_CLASSES, per_class, figsize=(per_class * 0.9, NUM_CLASSES * 0.9)
+    )
     for digit in range(NUM_CLASSES):
         picks = np.flatnonzero(labels == digit)[:per_class]
         for column, index in enumerate(picks):
@@ -77,12 +79,20 @@ def training_curves(history: dict, best_epoch: int, title: str = "Training") -> 
     acc_axis.plot(epochs, history["val_accuracy"], label="validation accuracy")
     best_acc = history["val_accuracy"][best_epoch - 1]
     for axis in (loss_axis, acc_axis):
-        axis.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})")
+        axis.axvline(
+            best_epoch,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label=f"best epoch ({best_epoch})",
+        )
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
         axis.legend()
     acc_axis.scatter([best_epoch], [best_acc], color="black", zorder=3)
-    acc_axis.annotate(f"{best_acc:.4f}", (best_epoch, best_acc), textcoords="offset points", xytext=(-10, -15))
+    acc_axis.annotate(
+        f"{best_acc:.4f}", (best_epoch, best_acc), textcoords="offset points", xytext=(-10, -15)
+    )
     acc_axis.set_ylim(max(0.9, min(history["val_accuracy"]) - 0.01), 1.0)
     loss_axis.set_ylabel("loss")
     acc_axis.set_ylabel("accuracy")
@@ -101,8 +111,15 @@ def confusion_matrix_plot(matrix: np.ndarray, title: str = "Confusion matrix") -
         for predicted in range(NUM_CLASSES):
             value = matrix[true, predicted]
             if value:
-                axis.text(predicted, true, str(value), ha="center", va="center", fontsize=7,
-                          color="grey" if true == predicted else "black")
+                axis.text(
+                    predicted,
+                    true,
+                    str(value),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="grey" if true == predicted else "black",
+                )
     axis.set_xticks(range(NUM_CLASSES))
     axis.set_yticks(range(NUM_CLASSES))
     axis.set_xlabel("predicted")
@@ -130,7 +147,9 @@ def mistakes_grid(images, labels, probabilities, indices, columns: int = 8) -> p
 def reliability_diagram(curves: dict[str, dict]) -> plt.Figure:
     """Accuracy against confidence per bin for one or more models, with their ECE."""
     figure, axis = plt.subplots(figsize=(5, 5))
-    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    axis.plot(
+        [0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration"
+    )
     for name, calib in curves.items():
         conf = np.array(calib["bin_confidence"], dtype=float)
         acc = np.array(calib["bin_accuracy"], dtype=float)

@@ -42,7 +42,9 @@ class TrainConfig:
         if isinstance(self.augment, dict):
             self.augment = augment_lib.AugmentConfig.from_dict(self.augment)
         if self.distribute not in DISTRIBUTE_CHOICES:
-            raise ValueError(f"distribute must be one of {DISTRIBUTE_CHOICES}, got {self.distribute!r}")
+            raise ValueError(
+                f"distribute must be one of {DISTRIBUTE_CHOICES}, got {self.distribute!r}"
+            )
         if self.schedule not in ("onecycle", "constant"):
             raise ValueError(f"schedule must be 'onecycle' or 'constant', got {self.schedule!r}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -175,7 +177,9 @@ def train(
         x_fit, y_fit, config.batch_size, config.augment, shuffle=True, seed=config.seed
     )
     val_ds = augment_lib.make_dataset(x_val, y_val, 1000)
-    steps_per_epoch = max(len(x_fit) // config.batch_size, 1)  # training drops the last partial batch
+    steps_per_epoch = max(
+        len(x_fit) // config.batch_size, 1
+    )  # training drops the last partial batch
 
     strategy = make_strategy(config.distribute)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -229,4 +233,3 @@ def train(
         train_seconds=seconds,
         config=config,
     )
-

@@ -44,7 +44,9 @@ def test_each_transform_changes_images_but_keeps_the_digit(digits, name):
 
 
 def test_all_off_is_the_identity(digits):
-    dataset = augment.make_dataset(digits, np.arange(len(digits)), batch_size=16, augment=augment.NO_AUGMENT)
+    dataset = augment.make_dataset(
+        digits, np.arange(len(digits)), batch_size=16, augment=augment.NO_AUGMENT
+    )
     images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
     np.testing.assert_array_equal(np.concatenate(images), augment.to_float(digits))
     np.testing.assert_array_equal(np.concatenate(labels), np.arange(len(digits)))
@@ -75,7 +77,9 @@ def test_same_seed_same_images(digits):
 
 def test_training_pipeline_batches_shuffles_and_keeps_labels_with_images(mnist):
     x, y = mnist.x_train[:1000], mnist.y_train[:1000]
-    dataset = augment.make_dataset(x, y, batch_size=100, augment=augment.SEED_AUGMENT, shuffle=True, seed=1)
+    dataset = augment.make_dataset(
+        x, y, batch_size=100, augment=augment.SEED_AUGMENT, shuffle=True, seed=1
+    )
     batches = list(dataset)
     assert len(batches) == 10 and all(b[0].shape == (100, 28, 28, 1) for b in batches)
     labels = np.concatenate([b[1].numpy() for b in batches])

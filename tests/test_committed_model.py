@@ -33,11 +33,17 @@ def test_recorded_metrics_match_a_fresh_evaluation(name, mnist):
     network = keras.models.load_model(config.MODELS_DIR / f"{name}.keras")
     probabilities = evaluate.predict_probabilities(network, mnist.x_test)
     assert int(np.sum(probabilities.argmax(1) != mnist.y_test)) == recorded["test_errors"]
-    assert evaluate.accuracy(probabilities, mnist.y_test) == pytest.approx(recorded["test_accuracy"], abs=1e-12)
+    assert evaluate.accuracy(probabilities, mnist.y_test) == pytest.approx(
+        recorded["test_accuracy"], abs=1e-12
+    )
 
-    session = ort.InferenceSession(str(config.MODELS_DIR / f"{name}.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(config.MODELS_DIR / f"{name}.onnx"), providers=["CPUExecutionProvider"]
+    )
     onnx_probabilities = session.run(None, {"image": augment.to_float(mnist.x_test)})[0]
-    assert evaluate.accuracy(onnx_probabilities, mnist.y_test) == pytest.approx(recorded["onnx_test_accuracy"], abs=1e-12)
+    assert evaluate.accuracy(onnx_probabilities, mnist.y_test) == pytest.approx(
+        recorded["onnx_test_accuracy"], abs=1e-12
+    )
     np.testing.assert_allclose(onnx_probabilities, probabilities, atol=1e-5)
 
 

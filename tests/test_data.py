@@ -61,7 +61,10 @@ def test_idx_bytes_reproduce_the_original_files_exactly(mnist):
     # This is what makes the Keras fallback verifiable with the same SHA-256 sums.
     import hashlib
 
-    assert hashlib.sha256(data.idx_bytes(mnist.y_test)).hexdigest() == data.MNIST_FILES["t10k-labels-idx1-ubyte"]
+    assert (
+        hashlib.sha256(data.idx_bytes(mnist.y_test)).hexdigest()
+        == data.MNIST_FILES["t10k-labels-idx1-ubyte"]
+    )
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
@@ -74,7 +77,9 @@ def test_corrupted_cache_is_detected_and_refetched(tmp_path, damage):
     else:
         raw[5000] ^= 0xFF  # one label changed: same size, wrong content
     victim.write_bytes(bytes(raw))
-    assert data.verify_dir(cache) == {"train-labels-idx1-ubyte": "checksum mismatch (corrupted or partial file)"}
+    assert data.verify_dir(cache) == {
+        "train-labels-idx1-ubyte": "checksum mismatch (corrupted or partial file)"
+    }
 
     logged = []
     data.fetch_mnist(cache, source=config.MNIST_DIR, log=logged.append)
@@ -87,7 +92,9 @@ def test_user_directory_with_gzipped_files_under_other_names(tmp_path):
     source.mkdir()
     for name in data.MNIST_FILES:
         dotted = name.replace("-idx", ".idx")  # e.g. train-images.idx3-ubyte.gz
-        (source / f"{dotted}.gz").write_bytes(gzip.compress((config.MNIST_DIR / name).read_bytes(), 1))
+        (source / f"{dotted}.gz").write_bytes(
+            gzip.compress((config.MNIST_DIR / name).read_bytes(), 1)
+        )
     cache = data.fetch_mnist(tmp_path / "cache", source=source, log=lambda line: None)
     assert data.verify_dir(cache) == {}
 
@@ -99,7 +106,9 @@ def test_user_directory_with_other_data_is_refused(tmp_path):
         (source / name).write_bytes(data.idx_bytes(np.zeros((3, 28, 28), np.uint8)))
     with pytest.raises(data.DataIntegrityError, match="not canonical MNIST"):
         data.fetch_mnist(tmp_path / "cache", source=source)
-    assert not any((tmp_path / "cache").glob("*-ubyte")), "unverified files must not enter the cache"
+    assert not any((tmp_path / "cache").glob("*-ubyte")), (
+        "unverified files must not enter the cache"
+    )
 
 
 def test_user_directory_missing_files_names_them(tmp_path):
@@ -109,7 +118,9 @@ def test_user_directory_missing_files_names_them(tmp_path):
 
 def _partial(folder):
     folder.mkdir()
-    shutil.copyfile(config.MNIST_DIR / "train-labels-idx1-ubyte", folder / "train-labels-idx1-ubyte")
+    shutil.copyfile(
+        config.MNIST_DIR / "train-labels-idx1-ubyte", folder / "train-labels-idx1-ubyte"
+    )
     return folder
 
 
@@ -135,6 +146,8 @@ def test_validation_split_is_seeded_and_disjoint(mnist):
 def test_cli_fetch_data_exit_codes(tmp_path, capsys):
     assert cli.main(["fetch-data", "--dest", str(_copy_cache(tmp_path / "ok"))]) == 0
     assert "verified" in capsys.readouterr().out
-    status = cli.main(["fetch-data", "--dest", str(tmp_path / "new"), "--from", str(tmp_path / "nope")])
+    status = cli.main(
+        ["fetch-data", "--dest", str(tmp_path / "new"), "--from", str(tmp_path / "nope")]
+    )
     assert status == 2
     assert "is not a directory" in capsys.readouterr().err

@@ -28,11 +28,17 @@ def test_confusion_and_per_class():
 def test_ece_is_zero_when_confidence_equals_accuracy_and_large_when_overconfident():
     labels = np.zeros(100, dtype=int)
     predictions = np.where(np.arange(100) < 80, 0, 1)  # 80% right
-    assert evaluate.calibration(_one_hot(predictions, 0.8), labels)["ece"] == pytest.approx(0.0, abs=1e-9)
-    assert evaluate.calibration(_one_hot(predictions, 0.99), labels)["ece"] == pytest.approx(0.19, abs=1e-6)
+    assert evaluate.calibration(_one_hot(predictions, 0.8), labels)["ece"] == pytest.approx(
+        0.0, abs=1e-9
+    )
+    assert evaluate.calibration(_one_hot(predictions, 0.99), labels)["ece"] == pytest.approx(
+        0.19, abs=1e-6
+    )
 
 
 def test_confident_mistakes_come_first():
     labels = np.array([1, 1, 1, 1])
-    probabilities = np.vstack([_one_hot([1], 0.9), _one_hot([2], 0.6), _one_hot([3], 0.95), _one_hot([1], 0.5)])
+    probabilities = np.vstack(
+        [_one_hot([1], 0.9), _one_hot([2], 0.6), _one_hot([3], 0.95), _one_hot([1], 0.5)]
+    )
     assert evaluate.confident_mistakes(probabilities, labels).tolist() == [2, 1]

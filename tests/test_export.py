@@ -14,8 +14,15 @@ from digitlib import augment, data, evaluate, export, model, train
 @pytest.fixture(scope="module")
 def trained(mnist, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
-    config = train.TrainConfig(architecture="tiny", epochs=1, train_limit=3000, validation_size=1000,
-                               learning_rate=0.01, schedule="constant", augment=augment.NO_AUGMENT)
+    config = train.TrainConfig(
+        architecture="tiny",
+        epochs=1,
+        train_limit=3000,
+        validation_size=1000,
+        learning_rate=0.01,
+        schedule="constant",
+        augment=augment.NO_AUGMENT,
+    )
     result = train.train(config, mnist, folder / "ckpt.keras", log=lambda line: None)
     stem = folder / "tiny_cnn"
     export.save_model(result.model, stem)
@@ -34,7 +41,9 @@ def test_onnx_matches_keras_on_real_digits(mnist, tmp_path, architecture):
     network = model.build(architecture)
     path = export.export_onnx(network, tmp_path / f"{architecture}.onnx")
     digits = mnist.x_test[:500]
-    np.testing.assert_allclose(_onnx(path, digits), evaluate.predict_probabilities(network, digits), atol=1e-5)
+    np.testing.assert_allclose(
+        _onnx(path, digits), evaluate.predict_probabilities(network, digits), atol=1e-5
+    )
 
 
 def test_sidecar_records_provenance(trained):
@@ -56,7 +65,9 @@ def test_metrics_and_model_card(trained, mnist):
     result, stem = trained
     probabilities = evaluate.predict_probabilities(result.model, mnist.x_test)
     summary = evaluate.summarize(probabilities, mnist.y_test)
-    summary["onnx_test_accuracy"] = evaluate.accuracy(_onnx(stem.with_suffix(".onnx"), mnist.x_test), mnist.y_test)
+    summary["onnx_test_accuracy"] = evaluate.accuracy(
+        _onnx(stem.with_suffix(".onnx"), mnist.x_test), mnist.y_test
+    )
     export.record_metrics(stem, summary)
     card = export.write_model_card(stem).read_text()
     assert f"{summary['test_accuracy']:.2%}" in card

@@ -12,8 +12,15 @@ def test_seed_architecture_is_the_seed_notebooks():
     network = model.build("seed")
     kinds = [type(layer).__name__ for layer in network.layers]
     assert kinds == [
-        "InputLayer", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D",
-        "Flatten", "Dense", "Dropout", "Dense",
+        "InputLayer",
+        "Conv2D",
+        "MaxPooling2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
     ]
     assert network.count_params() == 225_034
 

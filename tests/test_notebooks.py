@@ -31,7 +31,9 @@ def test_every_notebook_runs_without_errors(smoke_run):
     assert [path.stem for path in executed] == list(pipeline.NOTEBOOKS)
     for path in executed:
         notebook = nbformat.read(path, as_version=4)
-        errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+        errors = [
+            o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"
+        ]
         assert not errors, f"{path.name}: {errors[:1]}"
         assert notebook.metadata.papermill.parameters, "papermill injected the smoke parameters"
 
@@ -39,8 +41,17 @@ def test_every_notebook_runs_without_errors(smoke_run):
 def test_pipeline_writes_models_figures_and_metrics(smoke_run):
     folder, _ = smoke_run
     figures = folder / "reports" / "figures"
-    for name in ("mnist_samples", "class_balance", "augmentation", "training_digit_cnn", "training_seed_cnn",
-                 "confusion_matrix", "confident_mistakes", "per_class", "reliability"):
+    for name in (
+        "mnist_samples",
+        "class_balance",
+        "augmentation",
+        "training_digit_cnn",
+        "training_seed_cnn",
+        "confusion_matrix",
+        "confident_mistakes",
+        "per_class",
+        "reliability",
+    ):
         png = figures / f"{name}.png"
         assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     metrics = json.loads((folder / "reports" / "metrics.json").read_text())
@@ -57,9 +68,20 @@ def test_pipeline_writes_models_figures_and_metrics(smoke_run):
 def test_nbval_rechecks_the_marked_outputs(smoke_run):
     _, executed = smoke_run
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-q", *map(str, executed)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *map(str, executed),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert " passed" in done.stdout

@@ -13,8 +13,13 @@ import pytest
 from digitlib import augment, evaluate, train
 
 TINY = dict(
-    architecture="tiny", epochs=3, train_limit=4000, validation_size=1000,
-    learning_rate=0.01, schedule="constant", augment=augment.NO_AUGMENT,
+    architecture="tiny",
+    epochs=3,
+    train_limit=4000,
+    validation_size=1000,
+    learning_rate=0.01,
+    schedule="constant",
+    augment=augment.NO_AUGMENT,
 )
 
 
@@ -45,19 +50,32 @@ def test_one_progress_line_per_epoch_and_best_checkpoint(tiny_run, tmp_path):
     result.save_history(tmp_path / "history.json")
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved["best_epoch"] == result.best_epoch
-    assert saved["config"]["architecture"] == "tiny" and saved["history"]["loss"] == result.history["loss"]
+    assert (
+        saved["config"]["architecture"] == "tiny"
+        and saved["history"]["loss"] == result.history["loss"]
+    )
 
 
 def test_same_seed_same_weights(tiny_run, mnist, tmp_path):
     first, _, _ = tiny_run
-    second = train.train(train.TrainConfig(**TINY), mnist, tmp_path / "again.keras", log=lambda line: None)
+    second = train.train(
+        train.TrainConfig(**TINY), mnist, tmp_path / "again.keras", log=lambda line: None
+    )
     for a, b in zip(first.model.get_weights(), second.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_onecycle_schedule_warms_up_then_decays(mnist, tmp_path):
-    config = train.TrainConfig(**{**TINY, "epochs": 3, "schedule": "onecycle", "learning_rate": 0.004,
-                                  "warmup_epochs": 1.0, "train_limit": 2000})
+    config = train.TrainConfig(
+        **{
+            **TINY,
+            "epochs": 3,
+            "schedule": "onecycle",
+            "learning_rate": 0.004,
+            "warmup_epochs": 1.0,
+            "train_limit": 2000,
+        }
+    )
     result = train.train(config, mnist, tmp_path / "onecycle.keras", log=lambda line: None)
     rates = result.history["learning_rate"]  # sampled at each epoch's end
     assert rates[0] == pytest.approx(0.004, rel=0.02)
@@ -66,7 +84,10 @@ def test_onecycle_schedule_warms_up_then_decays(mnist, tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("distribute", "horovod", "distribute must be one of"), ("schedule", "step", "schedule must be")],
+    [
+        ("distribute", "horovod", "distribute must be one of"),
+        ("schedule", "step", "schedule must be"),
+    ],
 )
 def test_bad_settings_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -84,17 +105,25 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         from digitlib import augment, data, evaluate, train
         strategy = train.make_strategy("mirrored")
         print("REPLICAS", strategy.num_replicas_in_sync)
-        config = train.TrainConfig(architecture="tiny", epochs=2, train_limit=4000, validation_size=1000,
-                                   learning_rate=0.01, schedule="constant", augment=augment.NO_AUGMENT,
-                                   distribute="mirrored", deterministic=False)
+        config = train.TrainConfig(
+            architecture="tiny", epochs=2, train_limit=4000, validation_size=1000,
+            learning_rate=0.01, schedule="constant", augment=augment.NO_AUGMENT,
+            distribute="mirrored", deterministic=False,
+        )
         mnist = data.load_mnist()
-        result = train.train(config, mnist, r"{tmp_path / 'mirrored.keras'}", log=lambda line: None)
+        result = train.train(config, mnist, r"{tmp_path / "mirrored.keras"}", log=lambda line: None)
         probs = evaluate.predict_probabilities(result.model, mnist.x_test[:2000])
         print("ACCURACY", evaluate.accuracy(probs, mnist.y_test[:2000]))
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    values = dict(line.split() for line in done.stdout.splitlines() if line.startswith(("REPLICAS", "ACCURACY")))
+    values = dict(
+        line.split()
+        for line in done.stdout.splitlines()
+        if line.startswith(("REPLICAS", "ACCURACY"))
+    )
     assert values["REPLICAS"] == "2"
     assert float(values["ACCURACY"]) > 0.7
