@@ -46,6 +46,10 @@ format: $(STAMP) ## Format and fix imports with ruff
 pipeline: $(STAMP) data ## Re-run notebooks 01-04 with papermill into runs/ (PARAMS=default|smoke)
 	$(BIN)/python -m digitlib.pipeline --params $(PARAMS)
 
+.PHONY: bench
+bench: $(STAMP) data ## Measure accuracy on realistic uploads, hostile files, latency -> reports/uploads.{json,md}
+	$(BIN)/python benchmarks/bench_uploads.py
+
 .PHONY: lab
 lab: $(STAMP) ## Open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks

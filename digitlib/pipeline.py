@@ -77,7 +77,7 @@ def run(
     return executed
 
 
-def _parse_override(text: str) -> tuple[str, object]:
+def parse_override(text: str) -> tuple[str, object]:
     key, separator, value = text.partition("=")
     if not separator:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "--set",
         dest="overrides",
         action="append",
-        type=_parse_override,
+        type=parse_override,
         default=[],
         metavar="KEY=VALUE",
         help="override one parameter",

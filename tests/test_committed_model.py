@@ -58,3 +58,12 @@ def test_default_model_meets_the_bar():
     seed = _sidecar("seed_cnn")
     assert seed["architecture"] == "seed"
     assert sidecar["metrics"]["test_accuracy"] > seed["metrics"]["test_accuracy"]
+
+
+def test_readme_quotes_the_recorded_figures():
+    readme = (config.ROOT / "README.md").read_text()
+    for name in MODELS:
+        metrics = _sidecar(name)["metrics"]
+        assert f"{metrics['test_accuracy']:.2%}" in readme
+        assert f"| {metrics['test_errors']} |" in readme
+        assert f"{metrics['ece']:.2%}" in readme
