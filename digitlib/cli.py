@@ -73,17 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="digitlib", description="Handwritten digit recognition.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    for name, help_text in (("predict", "recognise the single digit in each image"),
-                            ("read-number", "read the number (several digits) in each image")):
+    for name, help_text in (
+        ("predict", "recognise the single digit in each image"),
+        ("read-number", "read the number (several digits) in each image"),
+    ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("files", nargs="+", metavar="FILE")
         command.add_argument("--json", action="store_true", help="one JSON object per line")
         command.add_argument("--model", help="an exported .onnx model (default: the committed one)")
-        command.set_defaults(handler=lambda args, number=(name == "read-number"): _recognise(args, number))
+        command.set_defaults(
+            handler=lambda args, number=(name == "read-number"): _recognise(args, number)
+        )
 
     fetch = commands.add_parser("fetch-data", help="fetch and verify MNIST into data/mnist")
     fetch.add_argument("--from", dest="source", help="a folder holding the four MNIST IDX files")
-    fetch.add_argument("--dest", default=str(config.MNIST_DIR), help="cache folder (default %(default)s)")
+    fetch.add_argument(
+        "--dest", default=str(config.MNIST_DIR), help="cache folder (default %(default)s)"
+    )
     fetch.set_defaults(handler=_fetch_data)
 
     from digitlib.pipeline import parse_override
@@ -91,8 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="run the research pipeline (notebooks 01-04)")
     train.add_argument("--params", default="default", help="parameter set name or YAML path")
     train.add_argument("--output", help="folder for the executed notebooks (default runs/PARAMS)")
-    train.add_argument("-p", "--set", dest="overrides", action="append", type=parse_override, default=[],
-                       metavar="KEY=VALUE", help="override one parameter, e.g. -p epochs=5")
+    train.add_argument(
+        "-p",
+        "--set",
+        dest="overrides",
+        action="append",
+        type=parse_override,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter, e.g. -p epochs=5",
+    )
     train.set_defaults(handler=_train)
 
     args = parser.parse_args(argv)

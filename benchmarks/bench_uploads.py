@@ -1,0 +1,360 @@
+"""Uploads benchmark: accuracy on realistic uploads, hostile files, latency and throughput.
+
+Run with ``make bench`` (or ``python benchmarks/bench_uploads.py [--quick]``). Writes
+``reports/uploads.json`` and ``reports/uploads.md``. Every figure is measured in this run, the
+seed's path beside the project's, so that ratios are meaningful on a noisy machine.
+
+The seed's path is what the seed would do with an upload: read it as grayscale, resize to
+28x28, invert if light, and call its model. Its accuracy is computed on the seed model's ONNX
+export (the same function as the Keras file, within 1e-5) and its latency with Keras's
+``model.predict`` per image, as the seed called it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from digitlib import config, data, synth  # noqa: E402
+from digitlib.errors import InvalidImageError, NoDigitFoundError  # noqa: E402
+from digitlib.recognizer import Recognizer  # noqa: E402
+
+SEED_ONNX = config.MODELS_DIR / "seed_cnn.onnx"
+
+
+def naive_input(image: bytes | np.ndarray) -> np.ndarray:
+    """The usual tutorial path: grayscale, resize to 28x28, invert if the image is light."""
+    if isinstance(image, bytes):
+        image = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
+    small = cv2.resize(image, (28, 28), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    return 1.0 - small if small.mean() > 0.5 else small
+
+
+def seed_digit(seed_model: Recognizer, image: bytes | np.ndarray) -> int:
+    """The seed model's answer behind the naive path."""
+    return int(np.argmax(seed_model.probabilities(naive_input(image)[None])[0]))
+
+
+def accuracy_sets(
+    mnist: data.MNIST, counts: dict[str, int], project: Recognizer, seed_model: Recognizer
+) -> dict:
+    """Project vs seed accuracy on each realistic set made from MNIST test digits."""
+    results = {}
+    for kind, count in counts.items():
+        samples = synth.make_set(kind, mnist.x_test, mnist.y_test, count, seed=2024)
+        right = refused = 0
+        seed_right = 0
+        for sample in samples:
+            try:
+                answer = (
+                    project.read_number(sample.data).text
+                    if kind == "number"
+                    else str(project.predict(sample.data).digit)
+                )
+            except (InvalidImageError, NoDigitFoundError):
+                answer, refused = None, refused + 1
+            right += answer == sample.label
+            if kind != "number":
+                seed_right += seed_digit(seed_model, sample.data) == int(sample.label)
+        results[kind] = {
+            "images": count,
+            "accuracy": right / count,
+            "refused": refused,
+            "seed_naive_accuracy": None if kind == "number" else seed_right / count,
+        }
+        print(
+            f"{kind:<8} {right / count:.2%} (seed naive: {results[kind]['seed_naive_accuracy']})",
+            flush=True,
+        )
+    return results
+
+
+def hershey_digits(count: int, rng: np.random.Generator) -> tuple[list[bytes], list[int]]:
+    """Digits in OpenCV's handwriting-style (script) Hershey fonts, slanted and rotated."""
+    fonts = (cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX)
+    images, labels = [], []
+    for _ in range(count):
+        digit = int(rng.integers(10))
+        canvas = np.full((200, 200), 255, np.uint8)
+        scale = rng.uniform(3.5, 5.0)
+        cv2.putText(
+            canvas,
+            str(digit),
+            (50, 160),
+            fonts[rng.integers(2)],
+            scale,
+            20,
+            int(rng.integers(3, 9)),
+            cv2.LINE_AA,
+        )
+        shear = np.float32([[1, rng.uniform(-0.3, 0.1), 20], [0, 1, 0]])
+        rotation = cv2.getRotationMatrix2D((100, 100), rng.uniform(-12, 12), 1.0)
+        canvas = cv2.warpAffine(canvas, shear, (200, 200), borderValue=255)
+        canvas = cv2.warpAffine(canvas, rotation, (200, 200), borderValue=255)
+        images.append(cv2.imencode(".png", canvas)[1].tobytes())
+        labels.append(digit)
+    return images, labels
+
+
+def uci_digits() -> tuple[list[np.ndarray], list[int]] | None:
+    """scikit-learn's 8x8 UCI digits (43 other writers), upscaled; None when sklearn is absent."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        return None
+    bunch = load_digits()
+    images = [
+        cv2.resize((image / 16.0 * 255).astype(np.uint8), (64, 64), interpolation=cv2.INTER_CUBIC)
+        for image in bunch.images
+    ]
+    return images, [int(t) for t in bunch.target]
+
+
+def outside_writers(project: Recognizer, seed_model: Recognizer, rng) -> dict:
+    """Handwriting not from MNIST's writers."""
+    results = {}
+    images, labels = hershey_digits(500, rng)
+    right = sum(
+        project.predict(image).digit == label for image, label in zip(images, labels, strict=True)
+    )
+    seed = sum(
+        seed_digit(seed_model, image) == label for image, label in zip(images, labels, strict=True)
+    )
+    results["script_fonts"] = {
+        "images": len(images),
+        "accuracy": right / len(images),
+        "seed_naive_accuracy": seed / len(images),
+    }
+    uci = uci_digits()
+    if uci is not None:
+        predictions = project.predict_many(uci[0], errors="return")
+        right = sum(
+            getattr(p, "digit", None) == label for p, label in zip(predictions, uci[1], strict=True)
+        )
+        seed = sum(
+            seed_digit(seed_model, image) == label
+            for image, label in zip(uci[0], uci[1], strict=True)
+        )
+        results["uci_8x8"] = {
+            "images": len(uci[0]),
+            "accuracy": right / len(uci[0]),
+            "seed_naive_accuracy": seed / len(uci[0]),
+        }
+    for name, values in results.items():
+        print(
+            f"{name:<13} {values['accuracy']:.2%} (seed naive {values['seed_naive_accuracy']:.2%})",
+            flush=True,
+        )
+    return results
+
+
+HOSTILE_SCRIPT = """
+import resource, sys, time
+from digitlib import imageio
+from digitlib.errors import InvalidImageError
+data = open(sys.argv[1], "rb").read()
+start = time.perf_counter()
+try:
+    imageio.load(data)
+    outcome = "decoded"
+except InvalidImageError as error:
+    outcome = "InvalidImageError: " + str(error)
+print(outcome)
+print(time.perf_counter() - start)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def hostile_files(folder: Path) -> dict:
+    """Each broken or hostile file in a fresh process: outcome, time and peak memory."""
+    import struct
+    import zlib
+
+    def png(width, height, body):
+        def chunk(kind, payload):
+            return (
+                struct.pack(">I", len(payload))
+                + kind
+                + payload
+                + struct.pack(">I", zlib.crc32(kind + payload))
+            )
+
+        header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+        return (
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", header)
+            + chunk(b"IDAT", body)
+            + chunk(b"IEND", b"")
+        )
+
+    good = cv2.imencode(".jpg", np.full((400, 400, 3), 200, np.uint8))[1].tobytes()
+    cases = {
+        "empty": b"",
+        "random bytes": os.urandom(4096),
+        "text": b"hello, this is not an image\n" * 20,
+        "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+        "pdf": b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF",
+        "truncated jpeg": good[: len(good) // 2],
+        "png bomb (50000 x 50000, 2.5 gigapixels)": png(
+            50000, 50000, zlib.compress(b"\x00" * 50001 * 400, 9)
+        ),
+        "png bomb (7100 x 7100, just over the limit)": png(
+            7100, 7100, zlib.compress(b"\x00" * 7101 * 7100, 9)
+        ),
+        "oversized (30 MB)": b"\xff\xd8\xff" + os.urandom(30 * 1024 * 1024),
+    }
+    results = {}
+    for name, payload in cases.items():
+        path = folder / "hostile.bin"
+        path.write_bytes(payload)
+        done = subprocess.run(
+            [sys.executable, "-c", HOSTILE_SCRIPT, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        outcome, seconds, peak = done.stdout.strip().splitlines()[-3:]
+        results[name] = {
+            "bytes": len(payload),
+            "outcome": outcome,
+            "seconds": float(seconds),
+            "peak_rss_mb": float(peak),
+        }
+        print(f"{name:<45} {outcome[:70]}  {float(peak):.0f} MB", flush=True)
+    path.unlink()
+    return results
+
+
+def _median_ms(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def latency(mnist: data.MNIST, project: Recognizer, repeats: int) -> dict:
+    """End-to-end latency (decode + preprocess + infer) beside the seed's model.predict path."""
+    import keras
+
+    rng = np.random.default_rng(7)
+    small = synth.photo(
+        mnist.x_test[0], int(mnist.y_test[0]), rng, side=1000
+    )  # about 0.75-1 megapixel
+    big = synth.photo(mnist.x_test[1], int(mnist.y_test[1]), rng, side=4000)  # 12 megapixels
+    results = {
+        "photo_1mp": {
+            "size": small.size,
+            "bytes": len(small.data),
+            "median_ms": _median_ms(lambda: project.predict(small.data), repeats),
+        },
+        "photo_12mp": {
+            "size": big.size,
+            "bytes": len(big.data),
+            "median_ms": _median_ms(lambda: project.predict(big.data), max(5, repeats // 4)),
+        },
+    }
+    batch = list(mnist.x_test[:5000])
+    start = time.perf_counter()
+    project.predict_many(batch)
+    results["predict_many_images_per_second"] = len(batch) / (time.perf_counter() - start)
+
+    seed = keras.models.load_model(config.MODELS_DIR / "seed_cnn.keras")
+    naive = naive_input(small.data)[None, ..., None]
+    seed.predict(naive, verbose=0)  # first call builds the graph
+    results["seed_predict_per_image_ms"] = _median_ms(lambda: seed.predict(naive, verbose=0), 20)
+    results["seed_path_1mp_ms"] = _median_ms(
+        lambda: seed.predict(naive_input(small.data)[None, ..., None], verbose=0), 20
+    )
+    results["speedup_1mp"] = results["seed_path_1mp_ms"] / results["photo_1mp"]["median_ms"]
+    for key, value in results.items():
+        print(f"{key:<32} {value}", flush=True)
+    return results
+
+
+def write_report(report: dict, folder: Path) -> None:
+    """Write ``uploads.json`` and the markdown table the README includes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "uploads.json").write_text(json.dumps(report, indent=2) + "\n")
+    sets, lat = report["accuracy"], report["latency"]
+    lines = [
+        "| realistic set (MNIST test digits) | images | digitlib | seed model, naive path |",
+        "|---|---|---|---|",
+    ]
+    for kind, values in sets.items():
+        seed = (
+            "n/a (reads one digit)"
+            if values["seed_naive_accuracy"] is None
+            else f"{values['seed_naive_accuracy']:.1%}"
+        )
+        lines.append(f"| {kind} | {values['images']} | {values['accuracy']:.2%} | {seed} |")
+    for name, values in report["outside_writers"].items():
+        lines.append(
+            f"| {name} (not MNIST writers) | {values['images']} | {values['accuracy']:.2%} | "
+            f"{values['seed_naive_accuracy']:.1%} |"
+        )
+    lines += [
+        "",
+        "| latency | digitlib | seed path (`model.predict`) |",
+        "|---|---|---|",
+        f"| one upload, {'x'.join(map(str, lat['photo_1mp']['size']))} JPEG (median) | "
+        f"{lat['photo_1mp']['median_ms']:.2f} ms | {lat['seed_path_1mp_ms']:.1f} ms |",
+        f"| one upload, {'x'.join(map(str, lat['photo_12mp']['size']))} JPEG (median) | "
+        f"{lat['photo_12mp']['median_ms']:.1f} ms | |",
+        f"| `predict_many`, 28x28 digits | {lat['predict_many_images_per_second']:,.0f} images/s | "
+        f"{1000 / lat['seed_predict_per_image_ms']:,.0f} images/s |",
+        "",
+        "| hostile file | outcome | peak memory |",
+        "|---|---|---|",
+    ]
+    for name, values in report["hostile"].items():
+        lines.append(f"| {name} | {values['outcome'][:90]} | {values['peak_rss_mb']:.0f} MB |")
+    lines += [
+        "",
+        f"Measured {report['date']} on {report['machine']} by `benchmarks/bench_uploads.py`.",
+    ]
+    (folder / "uploads.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sets, for a smoke run")
+    parser.add_argument("--output", default=str(config.REPORTS_DIR))
+    args = parser.parse_args(argv)
+    counts = (
+        {"photo": 40, "canvas": 40, "crop": 40, "number": 20}
+        if args.quick
+        else {"photo": 1000, "canvas": 1000, "crop": 1000, "number": 300}
+    )
+    mnist = data.load_mnist()
+    project, seed_model = Recognizer.load(), Recognizer.load(SEED_ONNX)
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "accuracy": accuracy_sets(mnist, counts, project, seed_model),
+        "outside_writers": outside_writers(project, seed_model, np.random.default_rng(3)),
+        "hostile": hostile_files(Path(args.output)),
+        "latency": latency(mnist, project, repeats=10 if args.quick else 50),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    write_report(report, Path(args.output))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

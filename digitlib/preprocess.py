@@ -1,0 +1,338 @@
+"""From a real image to what the network expects: an MNIST-style 28x28 digit.
+
+Stages (each can be kept for display): grayscale, polarity (dark ink on light paper, light on
+dark, coloured ink, or the alpha channel of a drawing), illumination flattening (uneven light,
+shadows, vignetting, tinted paper), denoising, binarisation for localisation, removal of ruled or
+squared paper lines, specks and page edges, then MNIST's own normalisation: crop, fit into 20x20
+keeping the aspect ratio with anti-aliased grey levels, centre by centre of mass in 28x28.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from digitlib.errors import NoDigitFoundError
+from digitlib.imageio import DecodedImage
+
+WORK_SIDE = 500  # localisation runs on an image whose long side is at most this
+SMALL_SIDE = 64  # images this small get no extra denoising blur
+MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the paper's level
+TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
+MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digit
+
+
+@dataclass
+class Region:
+    """Where ink was found, in work-image pixels, with its binary mask (full work size)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    mask: np.ndarray
+
+    def scaled(self, factor: float) -> tuple[int, int, int, int]:
+        """The box in another image's pixels (``factor`` = that image's size / work size)."""
+        return (
+            int(round(self.x * factor)),
+            int(round(self.y * factor)),
+            max(1, int(round(self.w * factor))),
+            max(1, int(round(self.h * factor))),
+        )
+
+
+@dataclass
+class InkImage:
+    """The flattened ink map (float32, 0 = paper, about 1 = full ink) and what led to it."""
+
+    ink: np.ndarray
+    mask: np.ndarray  # uint8 0/1, candidate ink after line, speck and edge removal
+    polarity: str
+    work_scale: float  # work image size / decoded image size
+    stages: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _as_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(values * 255.0, 0, 255).astype(np.uint8)
+
+
+def _work_copy(decoded: DecodedImage) -> tuple[np.ndarray, np.ndarray | None, float]:
+    pixels, alpha = decoded.pixels, decoded.alpha
+    height, width = pixels.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        if alpha is not None:
+            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+    return pixels, alpha, scale
+
+
+def detect_polarity(gray: np.ndarray) -> str:
+    """``dark-on-light`` when the typical pixel is nearer the bright end, else ``light-on-dark``."""
+    sample = (
+        gray
+        if gray.size <= 40_000
+        else gray[:: max(1, gray.shape[0] // 200), :: max(1, gray.shape[1] // 200)]
+    )
+    low, median, high = np.percentile(sample, (1, 50, 99))
+    return "dark-on-light" if median > (low + high) / 2 else "light-on-dark"
+
+
+def _background(values: np.ndarray) -> np.ndarray:
+    """Paper level everywhere: a wide median filter at low resolution.
+
+    The window is several stroke widths wide, so pen strokes (a minority of any window) vanish,
+    while the paper's slow changes (light falloff, vignette, tint) and the sharp edge of a
+    shadow (a median keeps step edges) remain, to be divided out.
+    """
+    height, width = values.shape
+    factor = max(1, min(height, width) // 64)
+    small = cv2.resize(
+        values, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA
+    )
+    size = max(3, (min(small.shape) // 2) | 1)
+    small = cv2.medianBlur(_as_uint8(small), size).astype(np.float32) / 255.0
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _line_mask(mask: np.ndarray) -> np.ndarray:
+    """Ruled or squared paper lines: long thin runs spanning most of the image."""
+    height, width = mask.shape
+    lines = np.zeros_like(mask)
+    for axis, length, span in ((0, width, width), (1, height, height)):
+        # Thicken across the line first so that a slightly tilted line stays connected.
+        across = max(3, (min(height, width) // 80) | 1)
+        bridge = cv2.getStructuringElement(
+            cv2.MORPH_RECT, (1, across) if axis == 0 else (across, 1)
+        )
+        along = cv2.getStructuringElement(
+            cv2.MORPH_RECT, (max(3, length // 4), 1) if axis == 0 else (1, max(3, length // 4))
+        )
+        runs = cv2.morphologyEx(cv2.dilate(mask, bridge), cv2.MORPH_OPEN, along)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+        start = stats[:, cv2.CC_STAT_LEFT if axis == 0 else cv2.CC_STAT_TOP]
+        extent = stats[:, cv2.CC_STAT_WIDTH if axis == 0 else cv2.CC_STAT_HEIGHT]
+        thickness = stats[:, cv2.CC_STAT_HEIGHT if axis == 0 else cv2.CC_STAT_WIDTH]
+        # A paper line runs off the picture; a digit's straight stroke (a 1, a 7's bar) does not
+        # reach an edge while also spanning half of it.
+        at_edge = (start <= 0.05 * span) | (start + extent >= 0.95 * span)
+        thin = thickness <= max(6, 0.08 * (height if axis == 0 else width))
+        keep = np.flatnonzero(((extent >= 0.75 * span) | ((extent >= 0.5 * span) & at_edge)) & thin)
+        keep = keep[keep > 0]
+        if len(keep):
+            lines |= np.isin(labels, keep).astype(np.uint8)
+    if lines.any():
+        lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    return lines
+
+
+def ink_image(decoded: DecodedImage, keep_stages: bool = False) -> InkImage:
+    """Turn a decoded image into a flattened ink map and a clean candidate-ink mask."""
+    pixels, alpha, work_scale = _work_copy(decoded)
+    stages: dict[str, np.ndarray] = {}
+    gray = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
+    if keep_stages:
+        stages["grayscale"] = gray
+
+    if alpha is not None and np.mean(alpha < 128) > 0.05:
+        # A drawing on a transparent background: the opaque pixels are the strokes, whatever
+        # their colour (a white pen on transparent would vanish on white otherwise).
+        polarity = "alpha"
+        ink = alpha.astype(np.float32) / 255.0
+    else:
+        polarity = detect_polarity(gray)
+        dark_ink = polarity == "dark-on-light"
+        # Luminance: blue, red and green pens are all much darker than paper, while the light
+        # blue or grey rules of a notebook stay faint.
+        values = gray.astype(np.float32) / 255.0
+        background = _background(values)
+        if dark_ink:
+            ink = (background - values) / np.maximum(background, 0.15)
+        else:
+            ink = (values - background) / np.maximum(1.0 - background, 0.15)
+        ink = np.clip(ink, 0.0, 1.0)
+    if keep_stages:
+        stages["flattened ink"] = _as_uint8(ink)
+
+    if max(ink.shape) > SMALL_SIDE:
+        ink = cv2.GaussianBlur(ink, (3, 3), 0)  # sensor noise and JPEG ringing
+    # Is there ink at all? A pen stroke survives a further blur, paper grain and noise do not;
+    # and the strongest ink must stand well clear of the noise level (robust, from the median).
+    noise = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
+    strongest = float(cv2.GaussianBlur(ink, (0, 0), 1.0).max())
+    if strongest < max(MIN_CONTRAST, 8 * noise):
+        raise NoDigitFoundError(
+            "There is no digit in this image: it is blank or has no visible ink."
+        )
+    otsu, _ = cv2.threshold(_as_uint8(ink), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    threshold = max(otsu / 255.0, 0.3 * strongest, 0.5 * MIN_CONTRAST)
+    mask = (ink > threshold).astype(np.uint8)
+    if keep_stages:
+        stages["binary"] = mask * 255
+
+    if min(mask.shape) >= 16:
+        lines = _line_mask(mask)
+        if lines.any():
+            # Erase the lines, then give back the pixels where a stroke crossed one: those
+            # that the stroke's own pixels on both sides bridge.
+            kept = mask & (1 - lines)
+            bridge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+            mask = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, bridge) & mask
+    mask = _drop_specks_and_edges(mask)
+    if keep_stages:
+        stages["cleaned"] = mask * 255
+    if not mask.any():
+        raise NoDigitFoundError(
+            "There is no digit in this image: only lines, specks or edges were found."
+        )
+    return InkImage(ink=ink, mask=mask, polarity=polarity, work_scale=work_scale, stages=stages)
+
+
+def _drop_specks_and_edges(mask: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    height, width = mask.shape
+    largest = areas.max()
+    speck = max(4, 0.0003 * height * width)
+    keep = (areas >= speck) | (areas >= 0.2 * largest)
+    x, y = stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP]
+    w, h = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]
+    touches = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
+    # A page edge or table corner hugs the border and spans it; drop such a component only when
+    # something else is left, since a tight crop's digit may touch the border too.
+    edge = touches & ((w >= 0.9 * width) | (h >= 0.9 * height)) & (areas > 0.3 * w * h)
+    inner = keep & ~edge
+    if inner.any():
+        keep = inner
+    keep_labels = np.flatnonzero(keep) + 1
+    return np.isin(labels, keep_labels).astype(np.uint8)
+
+
+def find_digit(ink: InkImage) -> Region:
+    """The largest ink component and the pieces close to it (a 5's detached top, a 7's bar)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.mask, connectivity=8)
+    if count <= 1:
+        raise NoDigitFoundError("There is no digit in this image.")
+    weights = (
+        np.array([ink.ink[labels == i].sum() for i in range(1, count)])
+        if count < 64
+        else stats[1:, cv2.CC_STAT_AREA]
+    )
+    chosen = {int(np.argmax(weights)) + 1}
+    x0, y0, x1, y1 = _box(stats, chosen)
+    changed = True
+    while changed:
+        changed = False
+        gap = 0.25 * max(x1 - x0, y1 - y0)
+        for label in range(1, count):
+            if label in chosen:
+                continue
+            lx, ly = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
+            lw, lh = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
+            if lx <= x1 + gap and lx + lw >= x0 - gap and ly <= y1 + gap and ly + lh >= y0 - gap:
+                chosen.add(label)
+                x0, y0, x1, y1 = _box(stats, chosen)
+                changed = True
+    if max(x1 - x0, y1 - y0) < MIN_DIGIT_SIDE:
+        raise NoDigitFoundError("There is no digit in this image: only specks were found.")
+    mask = np.isin(labels, list(chosen)).astype(np.uint8)
+    return Region(x=x0, y=y0, w=x1 - x0, h=y1 - y0, mask=mask)
+
+
+def _box(stats: np.ndarray, labels) -> tuple[int, int, int, int]:
+    rows = stats[list(labels)]
+    x0 = rows[:, cv2.CC_STAT_LEFT].min()
+    y0 = rows[:, cv2.CC_STAT_TOP].min()
+    x1 = (rows[:, cv2.CC_STAT_LEFT] + rows[:, cv2.CC_STAT_WIDTH]).max()
+    y1 = (rows[:, cv2.CC_STAT_TOP] + rows[:, cv2.CC_STAT_HEIGHT]).max()
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary shape: twice its area over its outline length."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(contour, True) for contour in contours)
+    return 2.0 * float(mask.sum()) / max(perimeter, 1.0)
+
+
+def mnist_normalise(ink: np.ndarray, region: Region) -> np.ndarray:
+    """MNIST's normalisation: crop, fit into 20x20 keeping aspect, centre of mass at the centre."""
+    x, y, w, h = region.x, region.y, region.w, region.h
+    gate = cv2.dilate(region.mask[y : y + h, x : x + w], np.ones((3, 3), np.uint8))
+    crop = ink[y : y + h, x : x + w] * gate
+    stroke = crop[region.mask[y : y + h, x : x + w] > 0]
+    level = float(np.percentile(stroke, 90)) if stroke.size else float(crop.max())
+    floor = 0.25 * level
+    crop = np.clip((crop - floor) / max(level - floor, 1e-3), 0.0, 1.0).astype(np.float32)
+
+    scale = 20.0 / max(w, h)
+    width = _stroke_width(region.mask[y : y + h, x : x + w])
+    if width * scale < TARGET_STROKE:
+        # A thin pen on a large digit would vanish in 20x20: thicken it to MNIST's stroke.
+        grow = int(round((TARGET_STROKE / scale - width) / 2))
+        if grow >= 1:
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+            crop = np.pad(crop, grow)
+            crop = cv2.dilate(crop, kernel)
+            h, w = crop.shape
+            scale = 20.0 / max(w, h)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    digit = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return centre_by_mass(digit)
+
+
+def centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Place a digit (at most 20x20) in 28x28 so that its centre of mass is at the centre."""
+    total = float(digit.sum())
+    rows, cols = np.indices(digit.shape)
+    if total <= 0:
+        raise NoDigitFoundError("There is no digit in this image.")
+    cy, cx = float((rows * digit).sum() / total), float((cols * digit).sum() / total)
+    # MNIST itself puts the centre of mass at pixel (14, 14) (measured: median 13.99, 14.02).
+    shift = np.float32([[1, 0, 14.0 - cx], [0, 1, 14.0 - cy]])
+    centred = cv2.warpAffine(digit, shift, (28, 28), flags=cv2.INTER_LINEAR, borderValue=0.0)
+    return centred / max(float(centred.max()), 1e-6)  # MNIST's strokes reach full intensity
+
+
+def is_mnist_style(decoded: DecodedImage) -> bool:
+    """A 28x28 light-on-dark gray image is already what the network expects."""
+    pixels = decoded.pixels
+    return (
+        pixels.shape[:2] == (28, 28)
+        and pixels.ndim == 2
+        and decoded.alpha is None
+        and (detect_polarity(pixels) == "light-on-dark")
+    )
+
+
+@dataclass
+class Preprocessed:
+    """One digit ready for the network, with where it was found and the stages on the way."""
+
+    network_input: np.ndarray  # float32 (28, 28) in [0, 1]
+    box: tuple[int, int, int, int]  # x, y, width, height in the original image's pixels
+    polarity: str
+    stages: dict[str, np.ndarray]
+
+
+def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed:
+    """The full single-digit path; raises :class:`NoDigitFoundError` when there is no digit."""
+    if is_mnist_style(decoded):
+        network_input = decoded.pixels.astype(np.float32) / 255.0
+        if network_input.max() < MIN_CONTRAST:
+            raise NoDigitFoundError("There is no digit in this image: it is blank.")
+        stages = {"network input": decoded.pixels} if keep_stages else {}
+        return Preprocessed(network_input, (0, 0, 28, 28), "light-on-dark", stages)
+    ink = ink_image(decoded, keep_stages)
+    region = find_digit(ink)
+    network_input = mnist_normalise(ink.ink, region)
+    if keep_stages:
+        ink.stages["network input"] = _as_uint8(network_input)
+    back = 1.0 / (ink.work_scale * decoded.scale)
+    return Preprocessed(network_input, region.scaled(back), ink.polarity, ink.stages)

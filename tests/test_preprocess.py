@@ -1,0 +1,125 @@
+"""From real-looking images to MNIST-style 28x28 inputs: the digit survives, the rest does not."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from digitlib import imageio, preprocess, synth
+from digitlib.errors import NoDigitFoundError
+
+
+def _similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two 28x28 images, blurred a little to forgive sub-pixel shifts."""
+    a = cv2.GaussianBlur(a.astype(np.float32), (5, 5), 1.0).ravel()
+    b = cv2.GaussianBlur(b.astype(np.float32), (5, 5), 1.0).ravel()
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _paper_with_digit(
+    digit: np.ndarray, size=(400, 300), at=(150, 60), height=180, ink=(30, 30, 30)
+):
+    """A clean photo-like image: a digit drawn dark on light paper at a known place."""
+    paper = np.full((size[1], size[0], 3), 235, np.float32)
+    big = cv2.resize(
+        digit.astype(np.float32) / 255, (height, height), interpolation=cv2.INTER_CUBIC
+    )
+    big = np.clip(big, 0, 1)[..., None]
+    x, y = at
+    paper[y : y + height, x : x + height] = (
+        paper[y : y + height, x : x + height] * (1 - big) + np.array(ink) * big
+    )
+    return paper.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    return mnist.x_test[:40], mnist.y_test[:40]
+
+
+def test_mnist_digit_passes_through_unharmed(digits):
+    for digit in digits[0][:10]:
+        result = preprocess.preprocess(imageio.load(digit))
+        np.testing.assert_array_equal(result.network_input, digit.astype(np.float32) / 255)
+
+
+def test_output_follows_mnist_normalisation(digits):
+    for digit in digits[0][:10]:
+        image = _paper_with_digit(digit)
+        result = preprocess.preprocess(imageio.load(image))
+        out = result.network_input
+        assert out.dtype == np.float32 and out.shape == (28, 28)
+        assert out.min() >= 0 and out.max() <= 1 and out.max() > 0.9
+        rows, cols = np.indices(out.shape)
+        centre = ((rows * out).sum() / out.sum(), (cols * out).sum() / out.sum())
+        assert abs(centre[0] - 14.0) < 0.6 and abs(centre[1] - 14.0) < 0.6  # where MNIST puts it
+        ys, xs = np.nonzero(out > 0.05)
+        assert max(np.ptp(ys), np.ptp(xs)) + 1 <= 22  # fitted in 20x20 (plus anti-aliasing)
+        assert _similarity(out, digit) > 0.8
+
+
+def test_box_is_where_the_digit_is(digits):
+    image = _paper_with_digit(digits[0][0], at=(150, 60), height=180)
+    x, y, w, h = preprocess.preprocess(imageio.load(image)).box
+    ys, xs = np.nonzero(cv2.resize(digits[0][0], (180, 180)) > 60)
+    assert abs(x - (150 + xs.min())) <= 6 and abs(y - (60 + ys.min())) <= 6
+    assert abs(w - np.ptp(xs)) <= 12 and abs(h - np.ptp(ys)) <= 12
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected_polarity"),
+    [("photo", "dark-on-light"), ("canvas", "alpha"), ("crop", "light-on-dark")],
+)
+def test_realistic_uploads_keep_the_digit(digits, kind, expected_polarity):
+    images, labels = digits
+    samples = synth.make_set(kind, images, labels, 24, seed=5)
+    similar = []
+    for sample in samples:
+        result = preprocess.preprocess(imageio.load(sample.data))
+        assert result.polarity == expected_polarity
+        similar.append(_similarity(result.network_input, images[sample.indices[0]]))
+    assert np.median(similar) > 0.75, similar
+
+
+@pytest.mark.parametrize(
+    "ink", [(40, 40, 200), (200, 60, 20), (60, 150, 60)], ids=["red", "blue", "green"]
+)
+def test_coloured_ink(digits, ink):
+    digit = digits[0][3]
+    result = preprocess.preprocess(imageio.load(_paper_with_digit(digit, ink=ink)))
+    assert _similarity(result.network_input, digit) > 0.8
+
+
+def test_uneven_light_and_ruled_lines_do_not_become_ink(digits):
+    digit = digits[0][7]
+    image = _paper_with_digit(digit).astype(np.float32)
+    for y in range(10, image.shape[0], 28):
+        cv2.line(image, (0, y), (image.shape[1], y), (200, 160, 120), 2)  # blue rules
+    ramp = np.linspace(0.45, 1.0, image.shape[1], dtype=np.float32)[None, :, None]
+    image = np.clip(image * ramp, 0, 255).astype(np.uint8)  # the left side is in deep shadow
+    result = preprocess.preprocess(imageio.load(image), keep_stages=True)
+    assert _similarity(result.network_input, digit) > 0.75
+    assert {"grayscale", "flattened ink", "binary", "cleaned", "network input"} <= set(
+        result.stages
+    )
+
+
+def _blank(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    image = np.full((300, 400, 3), 230, np.float32)
+    if kind == "ruled":
+        for y in range(12, 300, 25):
+            cv2.line(image, (0, y), (400, y), (200, 160, 120), 2)
+    if kind in ("shaded", "ruled"):
+        image *= np.linspace(0.6, 1.0, 400, dtype=np.float32)[None, :, None]
+    image += rng.normal(0, 3, image.shape)
+    if kind == "black":
+        image[:] = 0
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("kind", ["white", "shaded", "ruled", "black"])
+def test_pages_without_a_digit_are_refused(kind):
+    with pytest.raises(NoDigitFoundError, match="no digit"):
+        preprocess.preprocess(imageio.load(_blank(kind)))

@@ -1,0 +1,106 @@
+"""The public serving API on the committed model: right answers on realistic uploads."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import digitlib
+from digitlib import synth
+from digitlib.recognizer import CONFIDENCE_THRESHOLD
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return digitlib.Recognizer.load()
+
+
+@pytest.fixture(scope="module")
+def test_digits(mnist):
+    # MNIST *test* digits only: the model never saw them.
+    return mnist.x_test, mnist.y_test
+
+
+def _accuracy(recognizer, samples):
+    right = [recognizer.predict(sample.data).digit == int(sample.label) for sample in samples]
+    return float(np.mean(right))
+
+
+def test_mnist_test_digits_as_arrays(recognizer, test_digits):
+    images, labels = test_digits
+    predictions = recognizer.predict_many(list(images[:1000]))
+    assert np.mean([p.digit for p in predictions] == labels[:1000]) >= 0.99
+
+
+@pytest.mark.parametrize(("kind", "bar"), [("photo", 0.95), ("canvas", 0.97), ("crop", 0.97)])
+def test_realistic_uploads_are_recognised(recognizer, test_digits, kind, bar):
+    # The benchmark measures thousands; here a seeded sample guards against regressions.
+    samples = synth.make_set(kind, *test_digits, count=100, seed=11)
+    assert _accuracy(recognizer, samples) >= bar
+
+
+def test_numbers_are_read_left_to_right(recognizer, test_digits):
+    samples = synth.make_set("number", *test_digits, count=40, seed=12)
+    exact = [recognizer.read_number(sample.data).text == sample.label for sample in samples]
+    assert np.mean(exact) >= 0.75
+
+
+def test_prediction_fields(recognizer, test_digits):
+    sample = synth.photo(
+        test_digits[0][0], int(test_digits[1][0]), np.random.default_rng(3), side=600
+    )
+    prediction = recognizer.predict(sample.data, keep_stages=True)
+    assert prediction.probabilities.shape == (10,)
+    assert prediction.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert prediction.confidence == pytest.approx(float(prediction.probabilities.max()))
+    assert prediction.unsure == (prediction.confidence < CONFIDENCE_THRESHOLD)
+    assert prediction.network_input.shape == (28, 28)
+    x, y, w, h = prediction.box
+    width, height = sample.size
+    assert 0 <= x and 0 <= y and x + w <= width and y + h <= height and w > 5 and h > 5
+    assert prediction.top(3)[0] == (prediction.digit, pytest.approx(prediction.confidence))
+    assert "network input" in prediction.stages
+    assert set(prediction.to_dict()) == {"digit", "confidence", "unsure", "box", "probabilities"}
+
+
+def test_predict_many_matches_predict_and_keeps_errors_in_place(recognizer, test_digits):
+    good = [
+        synth.crop(test_digits[0][i], int(test_digits[1][i]), np.random.default_rng(i)).data
+        for i in range(5)
+    ]
+    blank = cv2.imencode(".png", np.full((50, 50), 255, np.uint8))[1].tobytes()
+    results = recognizer.predict_many(
+        [good[0], b"garbage", good[1], blank, *good[2:]], errors="return"
+    )
+    assert isinstance(results[1], digitlib.InvalidImageError)
+    assert isinstance(results[3], digitlib.NoDigitFoundError)
+    for result, data in zip([results[0], results[2], *results[4:]], good, strict=True):
+        single = recognizer.predict(data)
+        assert result.digit == single.digit
+        np.testing.assert_allclose(result.probabilities, single.probabilities, atol=1e-6)
+    with pytest.raises(digitlib.InvalidImageError):
+        recognizer.predict_many([good[0], b"garbage"])
+
+
+def test_unsure_threshold_is_documented_and_applied(recognizer, test_digits):
+    strict = digitlib.Recognizer(recognizer.session, threshold=1.01)
+    assert strict.predict(test_digits[0][0]).unsure
+    assert 0.5 <= CONFIDENCE_THRESHOLD < 1.0
+
+
+def test_serving_never_imports_tensorflow(tmp_path, test_digits):
+    path = tmp_path / "digit.png"
+    cv2.imwrite(str(path), 255 - cv2.resize(test_digits[0][0], (200, 200)))
+    code = (
+        "import sys, digitlib; r = digitlib.Recognizer.load(); p = r.predict(sys.argv[1]); "
+        "print(p.digit, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(test_digits[1][0]), "False", "False"]
