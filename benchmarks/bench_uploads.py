@@ -162,7 +162,7 @@ def outside_writers(project: Recognizer, seed_model: Recognizer, rng) -> dict:
 
 
 HOSTILE_SCRIPT = """
-import resource, sys, time
+import sys, time
 from digitlib import imageio
 from digitlib.errors import InvalidImageError
 data = open(sys.argv[1], "rb").read()
@@ -174,7 +174,9 @@ except InvalidImageError as error:
     outcome = "InvalidImageError: " + str(error)
 print(outcome)
 print(time.perf_counter() - start)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# VmHWM is this process's own peak (ru_maxrss would include the parent's, inherited at fork).
+status = open("/proc/self/status").read()
+print(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))) / 1024)
 """
 
 

@@ -20,7 +20,7 @@ from digitlib.errors import InvalidImageError
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 # Photos are decoded at 1/2, 1/4 or 1/8 size as long as the long side stays at least this big.
-JPEG_TARGET_SIDE = 500  # the work size of preprocess.WORK_SIDE
+JPEG_TARGET_SIDE = 320  # preprocess.WORK_SIDE: no need to decode more
 SUPPORTED = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
 # OpenCV reads this once, at its first import: a second line of defence behind the header check.

@@ -17,7 +17,7 @@ import numpy as np
 from digitlib.errors import NoDigitFoundError
 from digitlib.imageio import DecodedImage
 
-WORK_SIDE = 500  # localisation runs on an image whose long side is at most this
+WORK_SIDE = 320  # localisation runs on an image whose long side is at most this
 SMALL_SIDE = 64  # images this small get no extra denoising blur
 MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the paper's level
 TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
@@ -50,6 +50,8 @@ class InkImage:
 
     ink: np.ndarray
     mask: np.ndarray  # uint8 0/1, candidate ink after line, speck and edge removal
+    labels: np.ndarray  # int32 connected components of ``mask`` (0 = background)
+    stats: np.ndarray  # their OpenCV stats rows (row 0 = background)
     polarity: str
     work_scale: float  # work image size / decoded image size
     stages: dict[str, np.ndarray] = field(default_factory=dict)
@@ -61,6 +63,8 @@ def _as_uint8(values: np.ndarray) -> np.ndarray:
 
 def _work_copy(decoded: DecodedImage) -> tuple[np.ndarray, np.ndarray | None, float]:
     pixels, alpha = decoded.pixels, decoded.alpha
+    if pixels.ndim == 3:  # only luminance is used below: convert first, resize a third of it
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     height, width = pixels.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
     if scale < 1.0:
@@ -113,6 +117,8 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
             cv2.MORPH_RECT, (max(3, length // 4), 1) if axis == 0 else (1, max(3, length // 4))
         )
         runs = cv2.morphologyEx(cv2.dilate(mask, bridge), cv2.MORPH_OPEN, along)
+        if not runs.any():
+            continue
         count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
         start = stats[:, cv2.CC_STAT_LEFT if axis == 0 else cv2.CC_STAT_TOP]
         extent = stats[:, cv2.CC_STAT_WIDTH if axis == 0 else cv2.CC_STAT_HEIGHT]
@@ -130,11 +136,16 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
     return lines
 
 
-def ink_image(decoded: DecodedImage, keep_stages: bool = False) -> InkImage:
-    """Turn a decoded image into a flattened ink map and a clean candidate-ink mask."""
-    pixels, alpha, work_scale = _work_copy(decoded)
+def ink_image(
+    decoded: DecodedImage, keep_stages: bool = False, relative_threshold: float = 0.45
+) -> InkImage:
+    """Turn a decoded image into a flattened ink map and a clean candidate-ink mask.
+
+    Ink counts where it reaches ``relative_threshold`` of the strongest stroke (or Otsu's level,
+    if higher): high enough to drop paper lines and shadow edges, low enough for faint pencil.
+    """
+    gray, alpha, work_scale = _work_copy(decoded)
     stages: dict[str, np.ndarray] = {}
-    gray = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY) if pixels.ndim == 3 else pixels
     if keep_stages:
         stages["grayscale"] = gray
 
@@ -150,6 +161,11 @@ def ink_image(decoded: DecodedImage, keep_stages: bool = False) -> InkImage:
         # blue or grey rules of a notebook stay faint.
         values = gray.astype(np.float32) / 255.0
         background = _background(values)
+        if not dark_ink and max(values.shape) <= 2 * SMALL_SIDE:
+            # A small light-on-dark image is a crop whose digit may fill more of it than a median
+            # window can see past; its background is no lighter than the darker part of its border.
+            ring = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
+            background = np.minimum(background, float(np.percentile(ring, 10)))
         if dark_ink:
             ink = (background - values) / np.maximum(background, 0.15)
         else:
@@ -161,15 +177,16 @@ def ink_image(decoded: DecodedImage, keep_stages: bool = False) -> InkImage:
     if max(ink.shape) > SMALL_SIDE:
         ink = cv2.GaussianBlur(ink, (3, 3), 0)  # sensor noise and JPEG ringing
     # Is there ink at all? A pen stroke survives a further blur, paper grain and noise do not;
-    # and the strongest ink must stand well clear of the noise level (robust, from the median).
-    noise = 1.4826 * float(np.median(np.abs(ink - np.median(ink))))
-    strongest = float(cv2.GaussianBlur(ink, (0, 0), 1.0).max())
+    # and the strongest ink must stand well clear of the pixel noise (a robust estimate).
+    smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
+    noise = 1.4826 * float(np.median(np.abs(ink - smooth)[::2, ::2]))  # pixel-to-pixel noise
+    strongest = float(smooth.max())
     if strongest < max(MIN_CONTRAST, 8 * noise):
         raise NoDigitFoundError(
             "There is no digit in this image: it is blank or has no visible ink."
         )
     otsu, _ = cv2.threshold(_as_uint8(ink), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(otsu / 255.0, 0.3 * strongest, 0.5 * MIN_CONTRAST)
+    threshold = max(otsu / 255.0, relative_threshold * strongest, 0.5 * MIN_CONTRAST)
     mask = (ink > threshold).astype(np.uint8)
     if keep_stages:
         stages["binary"] = mask * 255
@@ -182,20 +199,21 @@ def ink_image(decoded: DecodedImage, keep_stages: bool = False) -> InkImage:
             kept = mask & (1 - lines)
             bridge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
             mask = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, bridge) & mask
-    mask = _drop_specks_and_edges(mask)
+    mask, labels, stats = _drop_specks_and_edges(mask)
     if keep_stages:
         stages["cleaned"] = mask * 255
-    if not mask.any():
+    if len(stats) <= 1:
         raise NoDigitFoundError(
             "There is no digit in this image: only lines, specks or edges were found."
         )
-    return InkImage(ink=ink, mask=mask, polarity=polarity, work_scale=work_scale, stages=stages)
+    return InkImage(ink, mask, labels, stats, polarity, work_scale, stages)
 
 
-def _drop_specks_and_edges(mask: np.ndarray) -> np.ndarray:
+def _drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove specks and page edges; return the mask and its components, numbered 1..n."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
-        return mask
+        return mask, labels, stats
     areas = stats[1:, cv2.CC_STAT_AREA]
     height, width = mask.shape
     largest = areas.max()
@@ -210,20 +228,20 @@ def _drop_specks_and_edges(mask: np.ndarray) -> np.ndarray:
     inner = keep & ~edge
     if inner.any():
         keep = inner
-    keep_labels = np.flatnonzero(keep) + 1
-    return np.isin(labels, keep_labels).astype(np.uint8)
+    kept = np.flatnonzero(keep) + 1
+    renumber = np.zeros(count, np.int32)
+    renumber[kept] = np.arange(1, len(kept) + 1)
+    labels = renumber[labels]
+    return (labels > 0).astype(np.uint8), labels, np.vstack([stats[:1], stats[kept]])
 
 
 def find_digit(ink: InkImage) -> Region:
-    """The largest ink component and the pieces close to it (a 5's detached top, a 7's bar)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.mask, connectivity=8)
+    """The component with the most ink and the pieces close to it (a 5's top, a 7's bar)."""
+    labels, stats = ink.labels, ink.stats
+    count = len(stats)
     if count <= 1:
         raise NoDigitFoundError("There is no digit in this image.")
-    weights = (
-        np.array([ink.ink[labels == i].sum() for i in range(1, count)])
-        if count < 64
-        else stats[1:, cv2.CC_STAT_AREA]
-    )
+    weights = np.bincount(labels.ravel(), weights=ink.ink.ravel(), minlength=count)[1:]
     chosen = {int(np.argmax(weights)) + 1}
     x0, y0, x1, y1 = _box(stats, chosen)
     changed = True
@@ -235,7 +253,17 @@ def find_digit(ink: InkImage) -> Region:
                 continue
             lx, ly = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
             lw, lh = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
-            if lx <= x1 + gap and lx + lw >= x0 - gap and ly <= y1 + gap and ly + lh >= y0 - gap:
+            # A hair-thin straight sliver beside the digit is what is left of a paper line.
+            sliver = min(lw, lh) <= max(2, 0.03 * max(x1 - x0, y1 - y0)) and max(lw, lh) >= 4 * min(
+                lw, lh
+            )
+            if (
+                not sliver
+                and lx <= x1 + gap
+                and lx + lw >= x0 - gap
+                and ly <= y1 + gap
+                and ly + lh >= y0 - gap
+            ):
                 chosen.add(label)
                 x0, y0, x1, y1 = _box(stats, chosen)
                 changed = True

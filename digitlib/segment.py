@@ -115,7 +115,8 @@ def split(ink: InkImage, region: Region, pieces: int) -> list[Region]:
 
 def find_digits(ink: InkImage) -> list[Region]:
     """The digits of a written number as regions in work-image pixels, left to right."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink.mask, connectivity=8)
+    labels, stats = ink.labels, ink.stats
+    count = len(stats)
     if count <= 1:
         raise NoDigitFoundError("There is no number in this image.")
     regions: list[Region] = []
