@@ -56,18 +56,6 @@ def _recognise(args: argparse.Namespace, number: bool) -> int:
     return status
 
 
-def _train(args: argparse.Namespace) -> int:
-    from digitlib import pipeline
-
-    overrides = dict(args.overrides)
-    try:
-        pipeline.run(args.params, args.output, overrides=overrides)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_OK
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line and return its exit status."""
     parser = argparse.ArgumentParser(prog="digitlib", description="Handwritten digit recognition.")
@@ -92,22 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     fetch.set_defaults(handler=_fetch_data)
 
-    from digitlib.pipeline import parse_override
+    from digitlib import pipeline
 
     train = commands.add_parser("train", help="run the research pipeline (notebooks 01-04)")
-    train.add_argument("--params", default="default", help="parameter set name or YAML path")
-    train.add_argument("--output", help="folder for the executed notebooks (default runs/PARAMS)")
-    train.add_argument(
-        "-p",
-        "--set",
-        dest="overrides",
-        action="append",
-        type=parse_override,
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one parameter, e.g. -p epochs=5",
-    )
-    train.set_defaults(handler=_train)
+    pipeline.add_arguments(train)
+    train.set_defaults(handler=pipeline.run_from_arguments)
 
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -149,7 +149,7 @@ def _other_kind(data: bytes) -> str:
         data[:4096].decode("utf-8")
         return "a text file"
     except UnicodeDecodeError:
-        return "not an image we recognise"
+        return "of a kind we do not recognise"
 
 
 def sniff(data: bytes) -> tuple[str, tuple[int, int] | None]:
@@ -172,7 +172,7 @@ def _check_size(width: int, height: int, kind: str) -> None:
     if width * height > MAX_PIXELS:
         raise InvalidImageError(
             f"This {kind} image is {width:,} x {height:,} pixels "
-            f"({width * height / 1e6:.0f} megapixels); "
+            f"({width * height / 1e6:.1f} megapixels); "
             f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels. Please upload a smaller image."
         )
 

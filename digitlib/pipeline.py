@@ -84,9 +84,8 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, yaml.safe_load(value)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (``make pipeline``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The pipeline's options, shared by ``python -m digitlib.pipeline`` and ``digitlib train``."""
     parser.add_argument("--params", default="default", help="parameter set name or YAML path")
     parser.add_argument("--output", help="folder for the executed notebooks (default runs/PARAMS)")
     parser.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run just these notebooks")
@@ -98,15 +97,25 @@ def main(argv: list[str] | None = None) -> int:
         type=parse_override,
         default=[],
         metavar="KEY=VALUE",
-        help="override one parameter",
+        help="override one parameter, e.g. -p epochs=5",
     )
-    args = parser.parse_args(argv)
+
+
+def run_from_arguments(args: argparse.Namespace) -> int:
+    """Run with parsed options; exit status 2 with one line on a parameter error."""
     try:
         run(args.params, args.output, tuple(args.only or NOTEBOOKS), dict(args.overrides))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (``make pipeline``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_from_arguments(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -15,3 +15,15 @@ from digitlib import data  # noqa: E402
 def mnist() -> data.MNIST:
     """The canonical MNIST split (fetched and verified by ``make data`` before the tests)."""
     return data.load_mnist()
+
+
+# A model that learns in about a second: for tests of training and export, never for results.
+TINY_TRAINING = {
+    "architecture": "tiny",
+    "epochs": 3,
+    "train_limit": 4000,
+    "validation_size": 1000,
+    "learning_rate": 0.01,
+    "schedule": "constant",
+    "augment": {"rotation": 0.0, "zoom": 0.0, "shift": 0.0},
+}

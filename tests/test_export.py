@@ -7,6 +7,7 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import TINY_TRAINING
 
 from digitlib import augment, data, evaluate, export, model, train
 
@@ -14,15 +15,7 @@ from digitlib import augment, data, evaluate, export, model, train
 @pytest.fixture(scope="module")
 def trained(mnist, tmp_path_factory):
     folder = tmp_path_factory.mktemp("export")
-    config = train.TrainConfig(
-        architecture="tiny",
-        epochs=1,
-        train_limit=3000,
-        validation_size=1000,
-        learning_rate=0.01,
-        schedule="constant",
-        augment=augment.NO_AUGMENT,
-    )
+    config = train.TrainConfig(**{**TINY_TRAINING, "epochs": 1, "train_limit": 3000})
     result = train.train(config, mnist, folder / "ckpt.keras", log=lambda line: None)
     stem = folder / "tiny_cnn"
     export.save_model(result.model, stem)

@@ -9,18 +9,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import TINY_TRAINING
 
-from digitlib import augment, evaluate, train
+from digitlib import evaluate, train
 
-TINY = dict(
-    architecture="tiny",
-    epochs=3,
-    train_limit=4000,
-    validation_size=1000,
-    learning_rate=0.01,
-    schedule="constant",
-    augment=augment.NO_AUGMENT,
-)
+TINY = TINY_TRAINING
 
 
 @pytest.fixture(scope="module")
