@@ -22,6 +22,7 @@ SMALL_SIDE = 64  # images this small get no extra denoising blur
 MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the paper's level
 TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
 MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digit
+RELATIVE_INK = 0.45  # binarisation level, as a fraction of the strongest ink
 
 
 @dataclass
@@ -61,12 +62,14 @@ def _as_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(values * 255.0, 0, 255).astype(np.uint8)
 
 
-def _work_copy(decoded: DecodedImage) -> tuple[np.ndarray, np.ndarray | None, float]:
+def _work_copy(
+    decoded: DecodedImage, work_side: int = WORK_SIDE
+) -> tuple[np.ndarray, np.ndarray | None, float]:
     pixels, alpha = decoded.pixels, decoded.alpha
     if pixels.ndim == 3:  # only luminance is used below: convert first, resize a third of it
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
     height, width = pixels.shape[:2]
-    scale = min(1.0, WORK_SIDE / max(height, width))
+    scale = min(1.0, work_side / max(height, width))
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
@@ -137,14 +140,14 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def ink_image(
-    decoded: DecodedImage, keep_stages: bool = False, relative_threshold: float = 0.45
+    decoded: DecodedImage, keep_stages: bool = False, work_side: int = WORK_SIDE
 ) -> InkImage:
     """Turn a decoded image into a flattened ink map and a clean candidate-ink mask.
 
-    Ink counts where it reaches ``relative_threshold`` of the strongest stroke (or Otsu's level,
-    if higher): high enough to drop paper lines and shadow edges, low enough for faint pencil.
+    Ink counts where it reaches 45% of the strongest stroke (or Otsu's level, if higher): high
+    enough to drop paper lines and shadow edges, low enough for faint pencil.
     """
-    gray, alpha, work_scale = _work_copy(decoded)
+    gray, alpha, work_scale = _work_copy(decoded, work_side)
     stages: dict[str, np.ndarray] = {}
     if keep_stages:
         stages["grayscale"] = gray
@@ -186,7 +189,7 @@ def ink_image(
             "There is no digit in this image: it is blank or has no visible ink."
         )
     otsu, _ = cv2.threshold(_as_uint8(ink), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(otsu / 255.0, relative_threshold * strongest, 0.5 * MIN_CONTRAST)
+    threshold = max(otsu / 255.0, RELATIVE_INK * strongest, 0.5 * MIN_CONTRAST)
     mask = (ink > threshold).astype(np.uint8)
     if keep_stages:
         stages["binary"] = mask * 255

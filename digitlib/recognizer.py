@@ -175,9 +175,9 @@ class Recognizer:
     def read_number(self, image) -> NumberReading:
         """Read a written number (several digits on one line) left to right."""
         decoded = imageio.load(image)
-        # A stricter ink level than for one digit keeps neighbours from bleeding into each other.
-        ink = preprocess.ink_image(decoded, relative_threshold=0.55)
-        regions = self._verify_splits(ink, segment.find_digits(ink))
+        # A line of digits needs more pixels than one digit: localise it at up to 960 px.
+        ink = preprocess.ink_image(decoded, work_side=3 * preprocess.WORK_SIDE)
+        regions = segment.find_digits(ink, self.probabilities)
         back = 1.0 / (ink.work_scale * decoded.scale)
         prepared = [
             preprocess.Preprocessed(
@@ -190,23 +190,3 @@ class Recognizer:
             self._prediction(item, row) for item, row in zip(prepared, probabilities, strict=True)
         ]
         return NumberReading(text="".join(str(d.digit) for d in digits), digits=digits)
-
-    def _verify_splits(self, ink, regions: list) -> list:
-        """Let the model decide whether a wide region is one digit or two that touch.
-
-        A region wider than 0.9 of its height is read whole and cut in two; the cut wins when
-        both halves are read with more confidence than the whole.
-        """
-        verified = []
-        for region in regions:
-            if region.w <= 0.9 * region.h:
-                verified.append(region)
-                continue
-            halves = segment.split(ink, region, 2)
-            if len(halves) != 2:
-                verified.append(region)
-                continue
-            inputs = [preprocess.mnist_normalise(ink.ink, r) for r in (region, *halves)]
-            confidence = self.probabilities(np.stack(inputs)).max(axis=1)
-            verified.extend(halves if min(confidence[1:]) > confidence[0] + 0.05 else [region])
-        return verified

@@ -1,8 +1,9 @@
 """Multi-digit reading: find each digit of a written number, left to right.
 
-Connected components of the cleaned ink mask are grouped into digits: pieces stacked above one
-another (a 5's detached top, a 7's bar, a broken stroke) are merged; a component much wider than
-a digit (touching digits) is split at the weakest columns of its ink profile.
+Connected components of the cleaned ink mask are grouped into blobs: pieces stacked above one
+another (a 5's detached top, a 7's bar, a broken stroke) are merged, and specks, dashes and
+marks off the line of writing are dropped. A blob wide enough to hold touching digits is cut
+where the classifier reads the pieces best.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import cv2
 import numpy as np
 
 from digitlib.errors import NoDigitFoundError
-from digitlib.preprocess import InkImage, Region
+from digitlib.preprocess import InkImage, Region, mnist_normalise
 
 MAX_DIGITS = 32
+MAX_CUTS = 12  # candidate cuts per blob
+MAX_PIECES = 3  # a digit may span this many consecutive pieces of an over-cut blob
+DIGIT_COST = 0.3  # log-probability each extra digit must earn (keeps a wide 0 whole)
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -53,9 +57,17 @@ def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
             if merged:
                 break
     groups.sort(key=lambda group: extent(group)[0])
+
     # What is left that is much shorter than the digits, or off their line, is a speck, a dash,
-    # a paper-line remnant or a shadow edge, not a digit.
-    tallest = max(extent(group)[3] - extent(group)[1] for group in groups)
+    # a paper-line remnant or a shadow edge, not a digit. Dashes and slivers go first, so that
+    # one long shadow edge cannot pass for the tallest digit.
+    def dash(group):
+        x0, y0, x1, y1 = extent(group)
+        return (x1 - x0) > 2.5 * (y1 - y0) or (y1 - y0) <= 3
+
+    groups = [group for group in groups if not dash(group)] or groups
+    heights = sorted(extent(group)[3] - extent(group)[1] for group in groups)
+    tallest = heights[min(len(heights) - 1, (3 * len(heights)) // 4)]  # robust to one odd blob
     band = [
         extent(group) for group in groups if extent(group)[3] - extent(group)[1] >= 0.6 * tallest
     ]
@@ -72,18 +84,6 @@ def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
     return [group for group in groups if on_the_line(group)]
 
 
-def _split_points(profile: np.ndarray, pieces: int) -> list[int]:
-    """Cut columns near the ideal positions where the ink profile is weakest."""
-    width = len(profile)
-    cuts = []
-    for k in range(1, pieces):
-        ideal = k * width / pieces
-        window = int(width / pieces * 0.3)
-        lo, hi = max(1, int(ideal - window)), min(width - 1, int(ideal + window) + 1)
-        cuts.append(lo + int(np.argmin(profile[lo:hi])))
-    return cuts
-
-
 def region_from_mask(mask: np.ndarray) -> Region | None:
     """The bounding region of a binary mask, or None when it is empty."""
     ys, xs = np.nonzero(mask)
@@ -98,23 +98,81 @@ def region_from_mask(mask: np.ndarray) -> Region | None:
     )
 
 
-def split(ink: InkImage, region: Region, pieces: int) -> list[Region]:
-    """Cut a region into ``pieces`` side by side at the weakest columns of its ink."""
+def _columns(region: Region, left: int, right: int) -> Region | None:
+    """The part of a region between two columns (relative to its left edge)."""
+    piece = np.zeros_like(region.mask)
+    start, stop = region.x + left, region.x + right
+    piece[:, start:stop] = region.mask[:, start:stop]
+    return region_from_mask(piece)
+
+
+def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[int]:
+    """Columns where a blob might be cut into digits: the valleys of its ink profile."""
     x0, y0, x1, y1 = region.x, region.y, region.x + region.w, region.y + region.h
     profile = (ink.ink[y0:y1, x0:x1] * region.mask[y0:y1, x0:x1]).sum(axis=0)
-    bounds = [0, *_split_points(profile, pieces), region.w]
-    parts = []
-    for left, right in zip(bounds[:-1], bounds[1:], strict=True):
-        piece = np.zeros_like(region.mask)
-        piece[:, x0 + left : x0 + right] = region.mask[:, x0 + left : x0 + right]
-        part = region_from_mask(piece)
-        if part is not None:
-            parts.append(part)
-    return parts
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
+    margin = max(2, int(0.15 * digit_height))
+    valleys = [
+        column
+        for column in range(margin, region.w - margin)
+        if smooth[column] <= smooth[column - 1]
+        and smooth[column] <= smooth[column + 1]
+        and smooth[column] < 0.6 * smooth.max()
+    ]
+    cuts: list[int] = []
+    for column in sorted(valleys, key=lambda c: smooth[c]):  # deepest valleys first
+        if all(abs(column - other) >= margin for other in cuts):
+            cuts.append(column)
+        if len(cuts) == MAX_CUTS:
+            break
+    return sorted(cuts)
 
 
-def find_digits(ink: InkImage) -> list[Region]:
-    """The digits of a written number as regions in work-image pixels, left to right."""
+def segment_blob(ink: InkImage, region: Region, digit_height: float, classify) -> list[Region]:
+    """Split a blob into digits, letting the classifier choose among the cuts.
+
+    The blob is over-cut at the valleys of its ink profile; the blob whole and every run of one
+    to three consecutive pieces are candidate digits, scored by the log-probability of their best
+    class, less a cost per digit and penalties for shapes wider or much shorter than a digit.
+    Dynamic programming picks the best sequence (over-segmentation and recognition, as in
+    classic check readers).
+    """
+    if region.w <= 0.8 * region.h:  # narrower than two digits side by side
+        return [region]
+    bounds = [0, *_cut_candidates(ink, region, digit_height), region.w]
+    pieces = len(bounds) - 1
+    windows, spans = [], []
+    runs = {(i, j) for i in range(pieces) for j in range(i + 1, min(i + MAX_PIECES, pieces) + 1)}
+    runs.add((0, pieces))  # the blob whole is always a candidate
+    for start, stop in sorted(runs, key=lambda run: (run[1], run[0])):  # by end: DP order
+        window = _columns(region, bounds[start], bounds[stop])
+        if window is not None:
+            windows.append(window)
+            spans.append((start, stop))
+    if not windows:
+        return [region]
+    probabilities = classify(np.stack([mnist_normalise(ink.ink, w) for w in windows]))
+    best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * pieces
+    for index, ((start, stop), window) in enumerate(zip(spans, windows, strict=True)):
+        aspect = window.w / max(window.h, 1)
+        score = float(np.log(probabilities[index].max() + 1e-9)) - DIGIT_COST
+        score -= 2.0 * max(0.0, aspect - 1.2)
+        # The model reads a fragment (a 9's loop, a 5's bar) confidently as a 0 or a 7: judge
+        # candidates also by height, since every digit on a line is about as tall as the others.
+        score -= 6.0 * max(0.0, 0.7 - window.h / digit_height)
+        total = best[start][0] + score
+        if total > best[stop][0]:
+            best[stop] = (total, [*best[start][1], index])
+    chosen = best[pieces][1]
+    return [windows[i] for i in chosen] if chosen else [region]
+
+
+def find_digits(ink: InkImage, classify) -> list[Region]:
+    """The digits of a written number as regions in work-image pixels, left to right.
+
+    ``classify`` maps (N, 28, 28) network inputs to (N, 10) probabilities; it settles where
+    touching digits are cut.
+    """
     labels, stats = ink.labels, ink.stats
     count = len(stats)
     if count <= 1:
@@ -129,13 +187,7 @@ def find_digits(ink: InkImage) -> list[Region]:
     digit_height = float(np.median(heights))
     for group in groups:
         region = region_from_mask(np.isin(labels, group).astype(np.uint8))
-        # A handwritten digit is rarely wider than tall (a wide 5 or 7 reaches about 1.3);
-        # a wider blob is digits that touch, about 0.8 of the height each.
-        if region.w > 1.45 * region.h:
-            pieces = max(2, int(round(region.w / (0.8 * max(digit_height, region.h)))))
-            regions.extend(split(ink, region, pieces))
-        else:
-            regions.append(region)
+        regions.extend(segment_blob(ink, region, digit_height, classify))
     if len(regions) > MAX_DIGITS:
         raise NoDigitFoundError(
             f"This image holds {len(regions)} separate marks; "
