@@ -57,3 +57,12 @@ def test_makefile_documents_the_readme_verbs():
 
 def test_ci_runs_the_readme_test_command():
     assert re.search(r"^\s*make test\b", (config.ROOT / ".ci" / "run").read_text(), flags=re.M)
+
+
+def test_readme_shows_the_measured_upload_benchmark():
+    import json
+
+    report = json.loads((config.REPORTS_DIR / "uploads.json").read_text())
+    readme = (config.ROOT / "README.md").read_text()
+    for kind, values in report["accuracy"].items():
+        assert f"| {kind} | {values['images']} | {values['accuracy']:.2%} |" in readme
