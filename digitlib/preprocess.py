@@ -80,12 +80,8 @@ def _work_copy(
 
 def detect_polarity(gray: np.ndarray) -> str:
     """``dark-on-light`` when the typical pixel is nearer the bright end, else ``light-on-dark``."""
-    sample = (
-        gray
-        if gray.size <= 40_000
-        else gray[:: max(1, gray.shape[0] // 200), :: max(1, gray.shape[1] // 200)]
-    )
-    low, median, high = np.percentile(sample, (1, 50, 99))
+    step = max(1, int(np.sqrt(gray.size / 10_000)))  # about 10,000 pixels are plenty
+    low, median, high = np.percentile(gray[::step, ::step], (1, 50, 99))
     return "dark-on-light" if median > (low + high) / 2 else "light-on-dark"
 
 
@@ -244,7 +240,11 @@ def find_digit(ink: InkImage) -> Region:
     count = len(stats)
     if count <= 1:
         raise NoDigitFoundError("There is no digit in this image.")
-    weights = np.bincount(labels.ravel(), weights=ink.ink.ravel(), minlength=count)[1:]
+    # Ink per component, counted on every other pixel (plenty for ranking, four times cheaper).
+    weights = np.bincount(
+        labels[::2, ::2].ravel(), weights=ink.ink[::2, ::2].ravel(), minlength=count
+    )[1:]
+    weights = np.where(weights > 0, weights, stats[1:, cv2.CC_STAT_AREA] * 1e-6)  # thin ones
     chosen = {int(np.argmax(weights)) + 1}
     x0, y0, x1, y1 = _box(stats, chosen)
     changed = True
@@ -272,7 +272,9 @@ def find_digit(ink: InkImage) -> Region:
                 changed = True
     if max(x1 - x0, y1 - y0) < MIN_DIGIT_SIDE:
         raise NoDigitFoundError("There is no digit in this image: only specks were found.")
-    mask = np.isin(labels, list(chosen)).astype(np.uint8)
+    lookup = np.zeros(count, np.uint8)
+    lookup[list(chosen)] = 1
+    mask = lookup[labels]
     return Region(x=x0, y=y0, w=x1 - x0, h=y1 - y0, mask=mask)
 
 
