@@ -47,6 +47,13 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def _check_bytes(size: int) -> None:
+    if size > MAX_BYTES:
+        raise InvalidImageError(
+            f"The file is {_megabytes(size)}; the limit is {_megabytes(MAX_BYTES)}."
+        )
+
+
 def _png_size(data: bytes):
     if len(data) < 24 or data[12:16] != b"IHDR":
         return None
@@ -234,10 +241,7 @@ def decode_bytes(data: bytes) -> DecodedImage:
     """Decode an encoded image after checking its size; raise :class:`InvalidImageError`."""
     if len(data) == 0:
         raise InvalidImageError("The file is empty.")
-    if len(data) > MAX_BYTES:
-        raise InvalidImageError(
-            f"The file is {_megabytes(len(data))}; the limit is {_megabytes(MAX_BYTES)}."
-        )
+    _check_bytes(len(data))
     kind, size = sniff(data)
     if size is None:
         raise InvalidImageError(
@@ -309,11 +313,7 @@ def load(image: bytes | bytearray | memoryview | str | os.PathLike | np.ndarray)
         path = Path(image)
         if not path.is_file():
             raise InvalidImageError(f"There is no file at {path}.")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InvalidImageError(
-                f"The file is {_megabytes(size)}; the limit is {_megabytes(MAX_BYTES)}."
-            )
+        _check_bytes(path.stat().st_size)  # before reading a byte of it
         return decode_bytes(path.read_bytes())
     raise InvalidImageError(
         f"Expected image bytes, a file path or a numpy array, not {type(image).__name__}."

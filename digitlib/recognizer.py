@@ -177,13 +177,10 @@ class Recognizer:
         decoded = imageio.load(image)
         # A line of digits needs more pixels than one digit: localise it at up to 960 px.
         ink = preprocess.ink_image(decoded, work_side=3 * preprocess.WORK_SIDE)
-        regions = segment.find_digits(ink, self.probabilities)
         back = 1.0 / (ink.work_scale * decoded.scale)
         prepared = [
-            preprocess.Preprocessed(
-                preprocess.mnist_normalise(ink.ink, region), region.scaled(back), ink.polarity, {}
-            )
-            for region in regions
+            preprocess.Preprocessed(network_input, region.scaled(back), ink.polarity, {})
+            for region, network_input in segment.find_digits(ink, self.probabilities)
         ]
         probabilities = self.probabilities(np.stack([item.network_input for item in prepared]))
         digits = [

@@ -128,17 +128,19 @@ def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[
     return sorted(cuts)
 
 
-def segment_blob(ink: InkImage, region: Region, digit_height: float, classify) -> list[Region]:
+def segment_blob(
+    ink: InkImage, region: Region, digit_height: float, classify
+) -> list[tuple[Region, np.ndarray]]:
     """Split a blob into digits, letting the classifier choose among the cuts.
 
     The blob is over-cut at the valleys of its ink profile; the blob whole and every run of one
     to three consecutive pieces are candidate digits, scored by the log-probability of their best
     class, less a cost per digit and penalties for shapes wider or much shorter than a digit.
     Dynamic programming picks the best sequence (over-segmentation and recognition, as in
-    classic check readers).
+    classic check readers). Returns each digit's region with its network input.
     """
     if region.w <= 0.8 * region.h:  # narrower than two digits side by side
-        return [region]
+        return [(region, mnist_normalise(ink.ink, region))]
     bounds = [0, *_cut_candidates(ink, region, digit_height), region.w]
     pieces = len(bounds) - 1
     windows, spans = [], []
@@ -150,8 +152,9 @@ def segment_blob(ink: InkImage, region: Region, digit_height: float, classify) -
             windows.append(window)
             spans.append((start, stop))
     if not windows:
-        return [region]
-    probabilities = classify(np.stack([mnist_normalise(ink.ink, w) for w in windows]))
+        return [(region, mnist_normalise(ink.ink, region))]
+    inputs = np.stack([mnist_normalise(ink.ink, w) for w in windows])
+    probabilities = classify(inputs)
     best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * pieces
     for index, ((start, stop), window) in enumerate(zip(spans, windows, strict=True)):
         aspect = window.w / max(window.h, 1)
@@ -164,11 +167,14 @@ def segment_blob(ink: InkImage, region: Region, digit_height: float, classify) -
         if total > best[stop][0]:
             best[stop] = (total, [*best[start][1], index])
     chosen = best[pieces][1]
-    return [windows[i] for i in chosen] if chosen else [region]
+    if not chosen:
+        return [(region, mnist_normalise(ink.ink, region))]
+    return [(windows[i], inputs[i]) for i in chosen]
 
 
-def find_digits(ink: InkImage, classify) -> list[Region]:
-    """The digits of a written number as regions in work-image pixels, left to right.
+def find_digits(ink: InkImage, classify) -> list[tuple[Region, np.ndarray]]:
+    """The digits of a written number, left to right: each one's region in work-image pixels
+    and its 28x28 network input.
 
     ``classify`` maps (N, 28, 28) network inputs to (N, 10) probabilities; it settles where
     touching digits are cut.
@@ -177,7 +183,7 @@ def find_digits(ink: InkImage, classify) -> list[Region]:
     count = len(stats)
     if count <= 1:
         raise NoDigitFoundError("There is no number in this image.")
-    regions: list[Region] = []
+    regions: list[tuple[Region, np.ndarray]] = []
     groups = _groups(stats, count)
     heights = [
         max(stats[g, cv2.CC_STAT_TOP] + stats[g, cv2.CC_STAT_HEIGHT] for g in group)
@@ -186,7 +192,9 @@ def find_digits(ink: InkImage, classify) -> list[Region]:
     ]
     digit_height = float(np.median(heights))
     for group in groups:
-        region = region_from_mask(np.isin(labels, group).astype(np.uint8))
+        lookup = np.zeros(count, np.uint8)
+        lookup[group] = 1
+        region = region_from_mask(lookup[labels])
         regions.extend(segment_blob(ink, region, digit_height, classify))
     if len(regions) > MAX_DIGITS:
         raise NoDigitFoundError(
