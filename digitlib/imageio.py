@@ -303,8 +303,13 @@ def decode_array(array: np.ndarray) -> DecodedImage:
     )
 
 
-def load(image: bytes | bytearray | memoryview | str | os.PathLike | np.ndarray) -> DecodedImage:
-    """Decode bytes, a file path or a numpy array into a :class:`DecodedImage`."""
+def load(
+    image: bytes | bytearray | memoryview | str | os.PathLike | np.ndarray | DecodedImage,
+) -> DecodedImage:
+    """Decode bytes, a file path or a numpy array into a :class:`DecodedImage` (one already
+    decoded is returned as it is, so a caller that needs the pixels decodes only once)."""
+    if isinstance(image, DecodedImage):
+        return image
     if isinstance(image, np.ndarray):
         return decode_array(image)
     if isinstance(image, (bytes, bytearray, memoryview)):

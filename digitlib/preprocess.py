@@ -190,6 +190,7 @@ def ink_image(
     if keep_stages:
         stages["binary"] = mask * 255
 
+    cleaned = None
     if min(mask.shape) >= 16:
         lines = _line_mask(mask)
         if lines.any():
@@ -197,8 +198,10 @@ def ink_image(
             # that the stroke's own pixels on both sides bridge.
             kept = mask & (1 - lines)
             bridge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
-            mask = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, bridge) & mask
-    mask, labels, stats = _drop_specks_and_edges(mask)
+            cleaned = _drop_specks_and_edges(cv2.morphologyEx(kept, cv2.MORPH_CLOSE, bridge) & mask)
+            if len(cleaned[2]) <= 1 and _lone_stroke(lines):
+                cleaned = None  # a single long stroke and nothing else: a drawn 1, not paper
+    mask, labels, stats = cleaned if cleaned is not None else _drop_specks_and_edges(mask)
     if keep_stages:
         stages["cleaned"] = mask * 255
     if len(stats) <= 1:
@@ -206,6 +209,17 @@ def ink_image(
             "There is no digit in this image: only lines, specks or edges were found."
         )
     return InkImage(ink, mask, labels, stats, polarity, work_scale, stages)
+
+
+def _lone_stroke(lines: np.ndarray) -> bool:
+    """True when the "line" found is one stroke that stops short of the image's edges on both
+    ends, as a 1 drawn large on a canvas does; a paper line runs off the picture."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(lines, connectivity=8)
+    if count != 2:
+        return False
+    x, y, w, h = stats[1, :4]
+    height, width = lines.shape
+    return x > 0 and y > 0 and x + w < width and y + h < height
 
 
 def _drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,80 @@
+"""Serve the dashboard with Voilà: ``python -m digitlib.serve`` (``make dashboard``).
+
+One place for the serving options, used by the Makefile, the browser tests and the benchmark:
+
+* ``--Voila.port_retries=0``: fail loudly if the port is taken instead of moving silently;
+* a preheated kernel pool, so the first visitor gets a page whose kernel is already running;
+* idle kernels culled, sources stripped, tracebacks never shown;
+* Tornado's websocket limit raised from 10 MiB (over which a message is dropped silently and
+  the upload callback never runs) so that files up to the 25 MB limit arrive, and bigger ones
+  arrive far enough to be refused with a sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from digitlib import config
+
+NOTEBOOK = config.ROOT / "dashboards" / "app.ipynb"
+# Holds voila/templates/digitlib: Voilà's lab template without its links to a font CDN.
+SHARE = config.ROOT / "dashboards" / "share"
+HOST = "127.0.0.1"
+PORT = 8866
+POOL_SIZE = 2  # preheated kernels waiting for visitors
+WEBSOCKET_MAX_BYTES = 256 * 1024 * 1024  # several 25 MB files in one upload still arrive
+CULL_IDLE_SECONDS = 15 * 60  # a kernel whose page has been idle this long is shut down
+CULL_INTERVAL_SECONDS = 60
+
+
+def voila_command(port: int = PORT, host: str = HOST, pool_size: int = POOL_SIZE) -> list[str]:
+    """The full ``voila`` command line."""
+    voila = shutil.which("voila", path=os.path.dirname(sys.executable)) or "voila"
+    return [
+        voila,
+        str(NOTEBOOK),
+        "--no-browser",
+        f"--Voila.ip={host}",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--preheat_kernel=True",
+        f"--pool_size={pool_size}",
+        f"--Voila.tornado_settings={{'websocket_max_message_size': {WEBSOCKET_MAX_BYTES}}}",
+        f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
+        f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",
+        "--MappingKernelManager.cull_connected=False",
+        "--theme=light",
+        "--template=digitlib",
+    ]
+
+
+def voila_environment() -> dict[str, str]:
+    """The environment Voilà runs in: our template on the Jupyter path, no deprecation noise."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(SHARE), env.get("JUPYTER_PATH")]))
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve the digit-recognition dashboard.")
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--pool-size", type=int, default=POOL_SIZE)
+    arguments = parser.parse_args(argv)
+    if not config.DEFAULT_ONNX.is_file():
+        print(f"No model at {config.DEFAULT_ONNX}; run `make pipeline` first.", file=sys.stderr)
+        return 1
+    command = voila_command(arguments.port, arguments.host, arguments.pool_size)
+    print(f"Dashboard on http://{arguments.host}:{arguments.port}/ (Ctrl-C stops it)", flush=True)
+    os.execve(command[0], command, voila_environment())
+    return 0  # pragma: no cover - execv does not return
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
