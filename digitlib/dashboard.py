@@ -39,6 +39,11 @@ PEN_WIDTH = 18  # canvas pen, so a digit drawn across the canvas has MNIST's str
 LIVE_INTERVAL = 0.05  # seconds between live predictions while drawing
 BOX_COLOURS_BGR = ((40, 170, 40), (200, 90, 20), (30, 30, 210), (0, 140, 230))
 MODES = (("Single digit", "digit"), ("Whole number", "number"))
+POLARITY_WORDS = {
+    "dark-on-light": "dark ink on light paper",
+    "light-on-dark": "light ink on dark",
+    "alpha": "drawing on transparent",
+}
 GENERIC_ERROR = (
     "Something went wrong while reading this file. It has been logged; please try another image."
 )
@@ -197,7 +202,9 @@ def digit_html(
     """A card for one recognised digit: preview, answer, bars and the preprocessing stages."""
     width, height = decoded.original_size
     head = _head(
-        name, f"{decoded.format} {width}x{height} · {prediction.polarity} · {elapsed_ms:.0f} ms"
+        name,
+        f"{decoded.format} {width}x{height} · "
+        f"{POLARITY_WORDS.get(prediction.polarity, prediction.polarity)} · {elapsed_ms:.0f} ms",
     )
     stages = "".join(
         f'<figure><img src="{_png_data_uri(_fit(image, STAGE_SIDE)[0])}" alt="{title}">'

@@ -1,0 +1,282 @@
+"""End to end: the dashboard served by Voilà, driven in Debian's headless chromium by Playwright.
+
+The server is started exactly as ``make dashboard`` starts it (``digitlib.serve``), on a free
+port. Nothing is downloaded: Playwright drives ``/usr/bin/chromium`` (``make test`` installs it).
+A screenshot of every scenario is saved under ``runs/browser/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from digitlib import config, synth
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
+# As root in a container, and with no network: no sandbox, no background connections.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = config.RUNS_DIR / "browser"
+TIMEOUT_MS = 30_000
+
+
+def _chromium_or_skip() -> str:
+    if Path(CHROMIUM).is_file():
+        return CHROMIUM
+    if "DIGITLIB_CHROMIUM" in os.environ:  # `make test` promised a browser: missing is a failure
+        pytest.fail(f"chromium is not at {CHROMIUM}; `make test` should have installed it")
+    pytest.skip("chromium is not installed (`make test` installs Debian's chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``python -m digitlib.serve`` on a free port, stopped with its kernels afterwards."""
+
+    def __init__(self, log_path: Path, pool_size: int = 2):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "digitlib.serve", f"--port={self.port}"]
+            + [f"--pool-size={pool_size}"],
+            stdout=log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=config.ROOT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Voilà exited:\n{self.log()}")
+            if "Kernel pool of app.ipynb is filled" in self.log():
+                with urllib.request.urlopen(self.url, timeout=10) as response:
+                    if response.status == 200:
+                        return
+            time.sleep(0.25)
+        raise TimeoutError(f"Voilà not ready after {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("voila") / "voila.log")
+    try:
+        server.wait_until_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    outside = []
+    page.on(
+        "request",
+        lambda r: (
+            outside.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:", "ws://127.0.0.1"))
+            else None
+        ),
+    )
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.locator(".digit-upload").wait_for(state="visible")
+    yield page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{request.node.name}.png"), full_page=True)
+    text = page.locator("body").inner_text()
+    page.close()
+    assert "Traceback" not in text and "Error:" not in text
+    assert outside == [], f"the page asked for outside resources: {outside}"
+
+
+@pytest.fixture(scope="module")
+def files(mnist, tmp_path_factory):
+    """Realistic uploads of held-out MNIST test digits, written as a user's files."""
+    folder = tmp_path_factory.mktemp("uploads")
+    rng = np.random.default_rng(2026)
+    images, labels = mnist.x_test, mnist.y_test
+    made = {}
+
+    def save(name, sample):
+        path = folder / name
+        path.write_bytes(sample.data)
+        made[name] = (path, sample.label)
+
+    save("photo.jpg", synth.photo(images[200], int(labels[200]), rng, side=1000))
+    save("drawing.png", synth.canvas(images[201], int(labels[201]), rng, side=500))
+    save("crop.jpg", synth.crop(images[202], int(labels[202]), rng, side=150))
+    number = [203, 204, 205, 206]
+    save(
+        "amount.jpg",
+        synth.number_photo([images[i] for i in number], [int(labels[i]) for i in number], rng),
+    )
+    broken = folder / "broken.jpg"
+    broken.write_bytes(made["photo.jpg"][0].read_bytes()[:2000])
+    made["broken.jpg"] = (broken, None)
+    return made
+
+
+def upload(page, *paths: Path) -> None:
+    """Choose files in the FileUpload as a person does (its input is detached, so through the
+    file chooser), then wait for one new card per file."""
+    from playwright.sync_api import expect
+
+    cards = page.locator(".digit-result")
+    before = cards.count()
+    with page.expect_file_chooser() as chooser:
+        page.locator(".digit-upload").click()
+    chooser.value.set_files([str(p) for p in paths])
+    expect(cards).to_have_count(before + len(paths))
+
+
+def card_texts(page, count: int) -> list[tuple[str | None, str | None]]:
+    """(prediction, error) for the newest ``count`` cards, in upload order."""
+    out = []
+    for index in range(count):
+        card = page.locator(".digit-result").nth(index)
+        prediction = card.locator(".digit-prediction")
+        error = card.locator(".digit-error")
+        out.append(
+            (
+                prediction.inner_text() if prediction.count() else None,
+                error.inner_text() if error.count() else None,
+            )
+        )
+    return out
+
+
+def test_upload_one_photo_shows_the_right_digit(page, files):
+    path, label = files["photo.jpg"]
+    upload(page, path)
+    assert card_texts(page, 1) == [(label, None)]
+    card = page.locator(".digit-result").first
+    assert card.locator("img.digit-preview").count() == 1
+    assert card.locator(".digit-bar").count() == 10
+
+
+def test_several_files_at_once_with_a_broken_one(page, files):
+    names = ["drawing.png", "broken.jpg", "crop.jpg"]
+    upload(page, *(files[name][0] for name in names))
+    drawing, broken, crop = card_texts(page, 3)
+    assert drawing == (files["drawing.png"][1], None)
+    assert crop == (files["crop.jpg"][1], None)
+    assert broken[0] is None and "truncated" in broken[1]
+
+
+def test_same_file_twice(page, files):
+    path, label = files["crop.jpg"]
+    upload(page, path)
+    upload(page, path)
+    assert card_texts(page, 2) == [(label, None)] * 2
+
+
+def test_number_mode_reads_a_number(page, files):
+    page.get_by_role("button", name="Whole number").click()
+    path, label = files["amount.jpg"]
+    upload(page, path)
+    assert card_texts(page, 1) == [(label, None)]
+    assert page.locator(".digit-result").first.locator(".digit-digit").count() == len(label)
+
+
+def test_draw_a_digit_with_the_mouse(page):
+    canvas = page.locator("canvas.digit-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x, y = box["x"], box["y"]
+    # A 7: the bar, then the stem, in small mouse steps.
+    page.mouse.move(x + 80, y + 55)
+    page.mouse.down()
+    page.mouse.move(x + 200, y + 55, steps=15)
+    page.mouse.move(x + 115, y + 240, steps=25)
+    page.mouse.up()
+    live = page.locator(".digit-live .digit-prediction")
+    from playwright.sync_api import expect
+
+    expect(live).to_have_text("7")
+    page.get_by_role("button", name="Clear").click()
+    expect(live).to_have_count(0)
+
+
+def test_click_an_example(page):
+    from playwright.sync_api import expect
+
+    page.locator(".digit-sample button").first.click()
+    expect(page.locator(".digit-result")).to_have_count(1)
+    first = sorted(
+        (p for p in (config.DATA_DIR / "samples").glob("photo-*")), key=lambda p: p.name
+    )[0]
+    assert card_texts(page, 1) == [(first.stem.split("-")[1], None)]
+    page.locator(".digit-sample button", has_text="Number").click()
+    expect(page.locator(".digit-result")).to_have_count(2)
+    number = next((config.DATA_DIR / "samples").glob("number-*"))
+    assert card_texts(page, 1) == [(number.stem.split("-")[1], None)]
+
+
+def test_large_photo_over_the_default_websocket_limit_and_an_oversized_file(
+    page, files, mnist, tmp_path
+):
+    # A 12-megapixel PNG with a phone's grain: more than Tornado's default 10 MiB message.
+    sample = synth.photo(mnist.x_test[207], int(mnist.y_test[207]), np.random.default_rng(3), 4000)
+    pixels = cv2.imdecode(np.frombuffer(sample.data, np.uint8), cv2.IMREAD_COLOR)
+    grain = np.random.default_rng(4).normal(0, 3, pixels.shape)
+    pixels = np.clip(pixels + grain, 0, 255).astype(np.uint8)
+    big = tmp_path / "phone.png"
+    big.write_bytes(cv2.imencode(".png", pixels)[1].tobytes())
+    assert 10.5 * 2**20 < big.stat().st_size < 25e6, big.stat().st_size
+    too_big = tmp_path / "scan.tif"
+    too_big.write_bytes(b"II*\x00" + bytes(30 * 2**20 - 4))
+    upload(page, big, too_big)
+    (photo, scan) = card_texts(page, 2)
+    assert photo == (sample.label, None)
+    assert scan[0] is None and re.search(r"30\.0 MB; the limit is 25\.0 MB", scan[1])

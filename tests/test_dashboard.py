@@ -1,0 +1,297 @@
+"""The dashboard's widgets and callbacks, driven as the browser would drive them (no browser).
+
+The browser itself is exercised in test_browser.py; here the FileUpload's value is set exactly as
+ipywidgets 8 sets it (a tuple of dicts whose content is a memoryview).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+
+from digitlib import dashboard, samples, serve, synth
+from digitlib.recognizer import Recognizer
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    return Recognizer.load()
+
+
+@pytest.fixture
+def app(recognizer):
+    return dashboard.Dashboard(recognizer)
+
+
+@pytest.fixture(scope="module")
+def uploads(mnist):
+    """Realistic uploads of held-out test digits, made by the project's generator."""
+    rng = np.random.default_rng(41)
+    images, labels = mnist.x_test, mnist.y_test
+    return {
+        "photo": synth.photo(images[100], int(labels[100]), rng, side=1000),
+        "drawing": synth.canvas(images[101], int(labels[101]), rng, side=400),
+        "crop": synth.crop(images[102], int(labels[102]), rng, side=90),
+        "number": synth.number_photo(
+            [images[i] for i in (103, 104, 105)], [int(labels[i]) for i in (103, 104, 105)], rng
+        ),
+    }
+
+
+def choose(upload, *files: tuple[str, bytes]) -> None:
+    """Deliver files to the FileUpload as the browser does: a state message whose value is a
+    list of dicts, the content a memoryview over the message's binary buffer."""
+    upload.set_state(
+        {
+            "value": [
+                {
+                    "name": name,
+                    "type": "image/jpeg",
+                    "size": len(data),
+                    "last_modified": 1764000000000,
+                    "content": memoryview(data),
+                }
+                for name, data in files
+            ]
+        }
+    )
+
+
+def predictions(card) -> list[str]:
+    return re.findall(r'class="digit-prediction">([^<]*)<', card.value)
+
+
+def errors(card) -> list[str]:
+    return re.findall(r'class="digit-error">([^<]*)<', card.value)
+
+
+def test_upload_of_a_photo_shows_the_digit_boxes_it_and_shows_the_stages(app, uploads):
+    photo = uploads["photo"]
+    choose(app.upload, ("photo.jpg", photo.data))
+    (card,) = app.results.children
+    assert "digit-result" in card._dom_classes
+    assert predictions(card) == [photo.label]
+    assert errors(card) == []
+    # The original with its box, the 28x28 input, all ten bars, and the preprocessing stages.
+    assert card.value.count('class="digit-preview"') == 1
+    assert card.value.count('alt="network input"') == 1
+    assert len(re.findall(r'<div class="digit-bar[ "]', card.value)) == 10
+    for stage in ("grayscale", "flattened ink", "binary", "cleaned"):
+        assert f"<figcaption>{stage}</figcaption>" in card.value
+    assert "1000x" in card.value  # the file's own size is reported
+    assert app.upload.value == ()  # reset, so the same file can be chosen again
+
+
+def test_same_file_twice_gives_two_cards_newest_first(app, uploads):
+    photo = uploads["photo"]
+    choose(app.upload, ("photo.jpg", photo.data))
+    choose(app.upload, ("photo.jpg", photo.data))
+    assert [predictions(card) for card in app.results.children] == [[photo.label]] * 2
+
+
+def test_several_files_with_broken_ones_each_get_their_own_card(app, uploads):
+    good = [("drawing.png", uploads["drawing"]), ("crop.png", uploads["crop"])]
+    broken = [
+        ("truncated.jpg", uploads["photo"].data[: len(uploads["photo"].data) // 3]),
+        ("empty.png", b""),
+        ("notes.txt", b"shopping list: eggs, milk"),
+        ("blank.png", cv2.imencode(".png", np.full((300, 300), 240, np.uint8))[1].tobytes()),
+    ]
+    choose(
+        app.upload,
+        (good[0][0], good[0][1].data),
+        *broken[:2],
+        (good[1][0], good[1][1].data),
+        *broken[2:],
+    )
+    cards = app.results.children
+    assert len(cards) == 6
+    assert predictions(cards[0]) == [good[0][1].label]
+    assert predictions(cards[3]) == [good[1][1].label]
+    messages = [errors(card) for card in (cards[1], cards[2], cards[4], cards[5])]
+    assert all(len(m) == 1 for m in messages), messages
+    assert "truncated" in messages[0][0] or "damaged" in messages[0][0]
+    assert "empty" in messages[1][0]
+    assert "text" in messages[2][0]
+    assert "no digit" in messages[3][0].lower()
+    assert "4 of 6" not in app.status.value and "2 of 6 files read" in app.status.value
+    assert not any("Traceback" in card.value for card in cards)
+
+
+def test_oversized_file_is_refused_with_its_size(app):
+    huge = b"\x89PNG\r\n\x1a\n" + bytes(26 * 1024 * 1024)
+    (card,) = app.handle([dashboard.UploadedFile("scan.png", huge, len(huge))])
+    (message,) = errors(card)
+    assert message == "The file is 26.0 MB; the limit is 25.0 MB."
+
+
+def test_decompression_bomb_gets_a_sentence_not_a_dead_kernel(app):
+    # A 60,000 x 60,000 gray PNG: 3.6 gigapixels declared by a file of a few dozen bytes.
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+        return len(payload).to_bytes(4, "big") + kind + payload + crc.to_bytes(4, "big")
+
+    header = (60_000).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    idat = zlib.compress(bytes(60_001 * 64), 9)  # the first 64 rows; a bomb need not be whole
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+    bomb += chunk(b"IEND", b"")
+    (card,) = app.handle([dashboard.UploadedFile("bomb.png", bomb, len(bomb))])
+    (message,) = errors(card)
+    assert "megapixels" in message
+
+
+def test_hostile_file_name_is_shown_as_text(app, uploads):
+    name = '<img src=x onerror="alert(1)">.png'
+    (card,) = app.handle([dashboard.UploadedFile(name, uploads["crop"].data, 0)])
+    assert "<img src=x" not in card.value
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;.png" in card.value
+
+
+def test_unexpected_failure_is_logged_not_shown(app, uploads, monkeypatch, caplog):
+    def explode(*args, **kwargs):
+        raise RuntimeError("internal detail that must not reach the page")
+
+    monkeypatch.setattr(app.recognizer, "predict", explode)
+    (card,) = app.handle([dashboard.UploadedFile("photo.jpg", uploads["photo"].data, 0)])
+    assert errors(card) == [dashboard.GENERIC_ERROR.replace("'", "&#x27;")]
+    assert "internal detail" not in card.value
+    assert "internal detail" in caplog.text
+
+
+def test_number_mode_reads_the_number_and_boxes_each_digit(app, uploads):
+    number = uploads["number"]
+    app.mode.value = "number"
+    (card,) = app.handle([dashboard.UploadedFile("zip.jpg", number.data, 0)])
+    assert predictions(card) == [number.label]
+    assert card.value.count('class="digit-digit"') == len(number.label)
+    assert "3 digits" in card.value
+
+
+def test_switching_mode_reads_the_last_upload_again(app, uploads):
+    number = uploads["number"]
+    choose(app.upload, ("zip.jpg", number.data))
+    assert len(predictions(app.results.children[0])[0]) == 1  # one digit in digit mode
+    app.mode.value = "number"
+    assert predictions(app.results.children[0]) == [number.label]
+    assert len(app.results.children) == 2
+
+
+def test_too_many_files_are_refused_beyond_the_cap(app, uploads):
+    files = [("crop.png", uploads["crop"].data)] * (dashboard.MAX_FILES + 2)
+    choose(app.upload, *files)
+    cards = app.results.children
+    assert len(cards) == dashboard.MAX_FILES + 2
+    assert all(predictions(card) == [uploads["crop"].label] for card in cards[:-2])
+    assert all("Only 20 files" in errors(card)[0] for card in cards[-2:])
+
+
+def test_cards_are_capped_oldest_dropped(app, uploads):
+    for _ in range(dashboard.MAX_CARDS + 3):
+        app.handle([dashboard.UploadedFile("crop.png", uploads["crop"].data, 0)])
+    assert len(app.results.children) == dashboard.MAX_CARDS
+
+
+def test_examples_are_listed_and_open_with_one_click(app):
+    paths = app.sample_paths()
+    kinds = [p.stem.split("-")[0] for p in paths]
+    assert set(kinds) == {"photo", "canvas", "crop", "number"}
+    buttons = app.samples_row.children
+    assert len(buttons) == len(paths)
+    number_button = buttons[kinds.index("number")].children[1]
+    number_button.click()
+    assert app.mode.value == "number"
+    expected = paths[kinds.index("number")].stem.split("-")[1]
+    assert predictions(app.results.children[0]) == [expected]
+    photo_button = buttons[0].children[1]
+    photo_button.click()
+    assert app.mode.value == "digit"
+    assert predictions(app.results.children[0]) == [paths[0].stem.split("-")[1]]
+
+
+def test_committed_examples_are_what_the_generator_makes(tmp_path, mnist):
+    written = samples.write_samples(tmp_path)
+    committed = sorted(p.name for p in samples.SAMPLES_DIR.glob("*-*.*"))
+    assert sorted(p.name for p in written) == committed
+    for path in written:
+        assert path.read_bytes() == (samples.SAMPLES_DIR / path.name).read_bytes(), path.name
+
+
+def test_examples_are_read_right(recognizer):
+    for path in samples.SAMPLES_DIR.glob("*-*.*"):
+        kind, truth = path.stem.split("-")
+        if kind == "number":
+            assert recognizer.read_number(path).text == truth
+        else:
+            assert str(recognizer.predict(path).digit) == truth, path.name
+
+
+@pytest.mark.parametrize(
+    ("strokes", "digit"),
+    [
+        ([[(140, 40), (140, 240)]], 1),  # one long stroke: a 1, not a ruled line
+        ([[(80, 50), (200, 50), (110, 240)]], 7),
+        ([[(90, 90), (120, 55), (170, 55), (195, 90), (180, 130), (90, 230), (200, 230)]], 2),
+        ([[(100, 60), (190, 60), (130, 140), (180, 160), (190, 200), (150, 235), (95, 220)]], 3),
+        ([[(140, 50), (100, 60), (85, 140), (110, 230), (170, 230), (195, 140), (140, 50)]], 0),
+        ([[(80, 50), (200, 50), (110, 240)], [(100, 145), (180, 145)]], 7),  # two strokes
+    ],
+)
+def test_drawing_predicts_as_the_pen_moves(app, strokes, digit):
+    pad = app.drawing
+    for stroke in strokes:
+        # Many small moves, as a mouse makes them.
+        points = []
+        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
+            points += [(x0 + (x1 - x0) * t / 10, y0 + (y1 - y0) * t / 10) for t in range(10)]
+        points.append(stroke[-1])
+        pad.draw(points)
+    assert predictions(pad.answer) == [str(digit)]
+    assert "digit-live" in pad.answer._dom_classes
+    assert "digit-canvas" in pad.canvas._dom_classes
+    pad.clear()
+    assert predictions(pad.answer) == []
+    assert (pad.raster == 255).all()
+
+
+def test_drawing_updates_before_the_pen_is_lifted(app):
+    pad = app.drawing
+    pad._down(140, 40)
+    for y in range(41, 240, 4):
+        pad._last_live = 0.0  # as if the live interval had passed
+        pad._move(140, y)
+    assert predictions(pad.answer) == ["1"]
+    assert pad._drawing
+
+
+def test_serving_kernel_never_imports_tensorflow():
+    code = (
+        "import sys; from digitlib.dashboard import Dashboard; Dashboard(); "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_serve_command_has_the_safety_options():
+    command = " ".join(serve.voila_command(port=9999))
+    for option in (
+        "--Voila.ip=127.0.0.1",
+        "--port=9999",
+        "--Voila.port_retries=0",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--preheat_kernel=True",
+        "--MappingKernelManager.cull_idle_timeout=",
+        "'websocket_max_message_size': 268435456",
+        "--template=digitlib",
+    ):
+        assert option in command
+    template = serve.SHARE / "voila" / "templates" / "digitlib" / "index.html.j2"
+    assert template.is_file()
