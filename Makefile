@@ -71,6 +71,11 @@ clean-notebooks: $(STAMP) ## Strip outputs and execution counts from committed n
 dashboard: $(STAMP) ## Serve the Voilà dashboard on http://127.0.0.1:8866 with the committed model
 	$(BIN)/python -m digitlib.serve
 
+.PHONY: screenshot
+screenshot: $(STAMP) $(CHROMIUM) ## Retake the README's dashboard screenshot with the browser test
+	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q tests/test_browser.py -k readme_screenshot
+	cp runs/browser/dashboard.png reports/figures/dashboard.png
+
 .PHONY: samples
 samples: $(STAMP) data ## Re-render the dashboard's example images into data/samples
 	$(BIN)/python -m digitlib.samples

@@ -86,7 +86,10 @@ CSS = """
 canvas.digit-canvas { border: 2px solid #888; border-radius: 6px; touch-action: none;
   cursor: crosshair; }
 .digit-sample img { border: 1px solid #ddd; border-radius: 4px; }
-.digit-live .digit-prediction { font-size: 5em; }
+.digit-live .digit-prediction { font-size: 4.5em; }
+.digit-live .digit-answer { min-width: 110px; }
+.digit-live-top { display: flex; gap: 12px; align-items: flex-start; margin-bottom: 8px; }
+.digit-live .digit-bars { grid-template-columns: 1.2em 150px 3.6em; }
 </style>
 """
 
@@ -158,6 +161,10 @@ def network_input_uri(network_input: np.ndarray, side: int = INPUT_SIDE) -> str:
     return _png_data_uri(cv2.resize(pixels, (side, side), interpolation=cv2.INTER_NEAREST))
 
 
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%" if value >= 0.001 else "<0.1%"
+
+
 def bars_html(probabilities: np.ndarray) -> str:
     """All ten probabilities as horizontal bars, the three most probable highlighted and
     labelled with their percentage."""
@@ -166,7 +173,7 @@ def bars_html(probabilities: np.ndarray) -> str:
     for digit, value in enumerate(probabilities):
         rank = order.index(digit) + 1 if digit in order else 0
         width = max(0.0, min(100.0, float(value) * 100.0))
-        label = (f"{value * 100:.1f}%" if value >= 0.001 else "<0.1%") if rank else ""
+        label = _percent(value) if rank else ""
         rows.append(
             f'<span>{digit}</span><div class="digit-bar-track"><div class="digit-bar'
             f'{f" top{rank}" if rank else ""}" style="width:{width:.1f}%"></div></div>'
@@ -244,7 +251,7 @@ def number_html(
         f'<div class="digit-digit"><img class="digit-input" width="56" height="56" '
         f'src="{network_input_uri(d.network_input, 56)}" alt="digit {i + 1}">'
         f"<b>{d.digit}</b>{d.confidence * 100:.1f}%"
-        + ("<br>" + "<br>".join(f"{k}: {p * 100:.1f}%" for k, p in d.top(3)[1:]))
+        + ("<br>" + "<br>".join(f"{k}: {_percent(p)}" for k, p in d.top(3)[1:]))
         + _unsure_badge(d.unsure)
         + "</div>"
         for i, d in enumerate(reading.digits)
@@ -358,7 +365,7 @@ class Dashboard:
                                 ),
                                 self.samples_row,
                             ],
-                            layout=widgets.Layout(flex="1 1 560px"),
+                            layout=widgets.Layout(flex="1 1 520px"),
                         ),
                         widgets.VBox(
                             [widgets.HTML("<b>Or draw a digit</b>"), self.drawing.widget],
@@ -447,11 +454,17 @@ class Dashboard:
             button = widgets.Button(
                 description=f"{samples.TITLES[kind]}", tooltip=f"recognise {path.name}"
             )
-            button.layout.width = "110px"
+            button.layout.width = "100px"
             button.add_class("digit-sample-button")
             button.on_click(lambda _button, path=path: self.open_sample(path))
             item = widgets.VBox(
-                [widgets.HTML(f'<img src="{thumb}" height="72" alt="{path.name}">'), button],
+                [
+                    widgets.HTML(
+                        f'<img src="{thumb}" height="72" style="max-width:100px;'
+                        f'object-fit:contain" alt="{path.name}">'
+                    ),
+                    button,
+                ],
                 layout=widgets.Layout(align_items="center"),
             )
             item.add_class("digit-sample")
@@ -498,7 +511,7 @@ class DrawingPad:
         self.clear_button = widgets.Button(description="Clear", icon="eraser")
         self.clear_button.add_class("digit-clear")
         self.clear_button.on_click(lambda _button: self.clear())
-        self.answer = widgets.HTML(self._idle_html(), layout=widgets.Layout(width="260px"))
+        self.answer = widgets.HTML(self._idle_html(), layout=widgets.Layout(width="250px"))
         self.answer.add_class("digit-live")
         self.widget = widgets.HBox(
             [widgets.VBox([self.canvas, self.clear_button]), self.answer],
@@ -589,15 +602,15 @@ class DrawingPad:
             self.answer.value = f'<div class="digit-error">{html.escape(GENERIC_ERROR)}</div>'
             return None
         self.answer.value = (
-            "<div>"
-            + f'<div class="digit-answer"><div class="digit-prediction">{prediction.digit}</div>'
+            '<div class="digit-live-top">'
+            + '<div class="digit-answer"><div class="digit-prediction">'
+            + f"{prediction.digit}</div>"
             + f'<div class="digit-confidence">{prediction.confidence * 100:.1f}% sure</div>'
             + _unsure_badge(prediction.unsure)
             + "</div>"
-            + f'<figure><img class="digit-input" width="{INPUT_SIDE}" height="{INPUT_SIDE}" '
-            + f'src="{network_input_uri(prediction.network_input)}" alt="network input">'
-            + "<figcaption>what the network sees</figcaption></figure>"
+            + '<figure><img class="digit-input" width="84" height="84" '
+            + f'src="{network_input_uri(prediction.network_input, 84)}" alt="network input">'
+            + "<figcaption>network input</figcaption></figure></div>"
             + bars_html(prediction.probabilities)
-            + "</div>"
         )
         return prediction

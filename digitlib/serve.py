@@ -15,7 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 from digitlib import config
 
@@ -59,6 +65,73 @@ def voila_environment() -> dict[str, str]:
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(SHARE), env.get("JUPYTER_PATH")]))
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class BackgroundServer:
+    """The dashboard served exactly as ``make dashboard`` serves it, on a free port, for the
+    browser tests and the benchmark. ``stop()`` ends Voilà and its kernels."""
+
+    def __init__(self, log_path: Path, pool_size: int = POOL_SIZE, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://{HOST}:{self.port}/"
+        self.pool_size = pool_size
+        self.log_path = Path(log_path)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "digitlib.serve", f"--port={self.port}"]
+            + [f"--pool-size={pool_size}"],
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=config.ROOT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_ready(self, timeout: float = 120.0) -> None:
+        """Until the page is served and, with a pool, the pool is filled."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Voilà exited:\n{self.log()}")
+            log = self.log()
+            if "Voilà is running at" in log and (
+                self.pool_size <= 0 or "Kernel pool of app.ipynb is filled" in log
+            ):
+                with urllib.request.urlopen(self.url, timeout=30) as response:
+                    if response.status == 200:
+                        return
+            time.sleep(0.25)
+        raise TimeoutError(f"Voilà not ready after {timeout} s:\n{self.log()}")
+
+    def kernel_pids(self) -> list[int]:
+        """The kernels Voilà started (its child processes)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            return []
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> BackgroundServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

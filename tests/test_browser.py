@@ -9,12 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import cv2
@@ -22,6 +16,7 @@ import numpy as np
 import pytest
 
 from digitlib import config, synth
+from digitlib.serve import BackgroundServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,56 +43,9 @@ def _chromium_or_skip() -> str:
     pytest.skip("chromium is not installed (`make test` installs Debian's chromium)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``python -m digitlib.serve`` on a free port, stopped with its kernels afterwards."""
-
-    def __init__(self, log_path: Path, pool_size: int = 2):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log_path = log_path
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "digitlib.serve", f"--port={self.port}"]
-            + [f"--pool-size={pool_size}"],
-            stdout=log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=config.ROOT,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_until_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Voilà exited:\n{self.log()}")
-            if "Kernel pool of app.ipynb is filled" in self.log():
-                with urllib.request.urlopen(self.url, timeout=10) as response:
-                    if response.status == 200:
-                        return
-            time.sleep(0.25)
-        raise TimeoutError(f"Voilà not ready after {timeout} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("voila") / "voila.log")
+    server = BackgroundServer(tmp_path_factory.mktemp("voila") / "voila.log")
     try:
         server.wait_until_ready()
         yield server
@@ -280,3 +228,33 @@ def test_large_photo_over_the_default_websocket_limit_and_an_oversized_file(
     (photo, scan) = card_texts(page, 2)
     assert photo == (sample.label, None)
     assert scan[0] is None and re.search(r"30\.0 MB; the limit is 25\.0 MB", scan[1])
+
+
+def test_readme_screenshot(page, files):
+    """The README's picture: a photo, a drawing and a number read, and a digit drawn by hand.
+    Saved as runs/browser/dashboard.png; `make screenshot` copies it into reports/figures."""
+    from playwright.sync_api import expect
+
+    upload(page, files["photo.jpg"][0], files["drawing.png"][0])
+    page.locator(".digit-sample button", has_text="Number").click()
+    expect(page.locator(".digit-result")).to_have_count(3)
+    canvas = page.locator("canvas.digit-canvas")
+    box = canvas.bounding_box()
+    x, y = box["x"], box["y"]
+    # A 2: the arc, the diagonal and the base.
+    page.mouse.move(x + 85, y + 95)
+    page.mouse.down()
+    for px, py in ((110, 60), (160, 52), (195, 85), (185, 130), (95, 230), (205, 230)):
+        page.mouse.move(x + px, y + py, steps=8)
+    page.mouse.up()
+    expect(page.locator(".digit-live .digit-prediction")).to_have_text("2")
+    assert [text for text, _ in card_texts(page, 3)] == [
+        next((config.DATA_DIR / "samples").glob("number-*")).stem.split("-")[1],
+        files["photo.jpg"][1],
+        files["drawing.png"][1],
+    ]
+    page.evaluate("window.scrollTo(0, 0)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(
+        path=str(SHOTS / "dashboard.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 1500}
+    )

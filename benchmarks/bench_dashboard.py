@@ -1,0 +1,252 @@
+"""Dashboard benchmark, in a real browser: page load, upload-to-answer latency, kernel memory and
+concurrent visitors.
+
+Run with ``make bench`` (or ``python benchmarks/bench_dashboard.py [--quick]``). Writes
+``reports/dashboard.json`` and ``reports/dashboard.md``. The dashboard is served exactly as
+``make dashboard`` serves it (``digitlib.serve``) and driven by Playwright in Debian's chromium.
+
+Measured in the same run, side by side:
+
+* time from page request to a visible upload button with the preheated kernel pool, and with a
+  server started without a pool (the kernel starts when the page is requested);
+* time from files chosen to the prediction visible, for a 1-megapixel photo (median of 20), with
+  the server-side share (decode, preprocess, infer, render the card) as the card reports it;
+* resident memory of the serving kernel after those uploads;
+* five browser sessions opened and uploading at the same time: each answer checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digitlib import config, data, synth
+from digitlib.serve import BackgroundServer
+
+CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TARGETS = {
+    "page_to_upload_button_s": 3.0,
+    "upload_to_prediction_ms": 300.0,
+    "kernel_rss_mb": 300.0,
+}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def photo_files(mnist: data.MNIST, folder: Path, count: int, seed: int) -> list[tuple[Path, str]]:
+    """1-megapixel phone photos (1000 px wide) of held-out test digits."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(mnist.x_test), size=count, replace=False)
+    files = []
+    for n, index in enumerate(picks):
+        sample = synth.photo(mnist.x_test[index], int(mnist.y_test[index]), rng, side=1000)
+        path = folder / f"photo-{seed}-{n}.jpg"
+        path.write_bytes(sample.data)
+        files.append((path, sample.label))
+    return files
+
+
+async def open_page(browser, url: str):
+    page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+    started = time.perf_counter()
+    await page.goto(url)
+    await page.locator(".digit-upload").wait_for(state="visible", timeout=120_000)
+    return page, time.perf_counter() - started
+
+
+async def upload(page, path: Path) -> tuple[float, str, float | None]:
+    """Seconds from the file handed to the chooser to its card's prediction on screen, the text
+    shown, and the server-side milliseconds the card reports."""
+    cards = await page.locator(".digit-result").count()
+    async with page.expect_file_chooser() as chooser_info:
+        await page.locator(".digit-upload").click()
+    chooser = await chooser_info.value
+    started = time.perf_counter()
+    await chooser.set_files(str(path))
+    await page.wait_for_function(
+        "n => document.querySelectorAll('.digit-result .digit-prediction, "
+        ".digit-result .digit-error').length > n",
+        arg=cards,
+        polling="raf",
+        timeout=60_000,
+    )
+    elapsed = time.perf_counter() - started
+    card = page.locator(".digit-result").first
+    text = await card.inner_text()
+    shown = await card.locator(".digit-prediction").all_inner_texts()
+    server = re.search(r"· (\d+) ms", text)
+    return elapsed, (shown[0] if shown else ""), float(server.group(1)) if server else None
+
+
+async def page_loads(browser, server: BackgroundServer, repeats: int, settle: float) -> list:
+    times = []
+    for _ in range(repeats):
+        await asyncio.sleep(settle)  # let a preheated pool refill, as between real visitors
+        page, seconds = await open_page(browser, server.url)
+        times.append(seconds)
+        await page.close()
+    return times
+
+
+async def measure(arguments) -> dict:
+    from playwright.async_api import async_playwright
+
+    mnist = data.load_mnist()
+    report: dict = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "targets": TARGETS,
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        latency_files = photo_files(mnist, folder, arguments.uploads, seed=11)
+        crowd_files = photo_files(mnist, folder, arguments.sessions, seed=12)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+            with BackgroundServer(folder / "pooled.log") as pooled:
+                pooled.wait_until_ready()
+                loads = await page_loads(browser, pooled, arguments.loads, settle=8.0)
+                print(f"page load, preheated pool: {[round(t, 2) for t in loads]} s", flush=True)
+
+                page, _ = await open_page(browser, pooled.url)
+                for path, _label in latency_files[:2]:  # warm the browser's paths once
+                    await upload(page, path)
+                rounds = []
+                for path, label in latency_files:
+                    seconds, shown, server_ms = await upload(page, path)
+                    rounds.append((seconds, shown == label, server_ms))
+                kernels = {pid: rss_mb(pid) for pid in pooled.kernel_pids()}
+                await page.close()
+                print(
+                    f"upload to prediction: median {statistics.median(r[0] for r in rounds):.3f} s",
+                    flush=True,
+                )
+
+                await asyncio.sleep(8.0)
+                crowd_started = time.perf_counter()
+                pages = await asyncio.gather(
+                    *(open_page(browser, pooled.url) for _ in range(arguments.sessions))
+                )
+                answers = await asyncio.gather(
+                    *(
+                        upload(page, path)
+                        for (page, _), (path, _label) in zip(pages, crowd_files, strict=True)
+                    )
+                )
+                crowd_seconds = time.perf_counter() - crowd_started
+                for page, _ in pages:
+                    await page.close()
+
+            with BackgroundServer(folder / "cold.log", pool_size=0) as cold:
+                cold.wait_until_ready()
+                cold_loads = await page_loads(browser, cold, arguments.cold_loads, settle=1.0)
+                print(f"page load, no pool: {[round(t, 2) for t in cold_loads]} s", flush=True)
+            await browser.close()
+
+    latencies = [r[0] * 1000 for r in rounds]
+    server_side = [r[2] for r in rounds if r[2] is not None]
+    report["page_load"] = {
+        "preheated_pool_s": [round(t, 3) for t in loads],
+        "preheated_median_s": round(statistics.median(loads), 3),
+        "no_pool_s": [round(t, 3) for t in cold_loads],
+        "no_pool_median_s": round(statistics.median(cold_loads), 3),
+    }
+    report["page_load"]["speed_up"] = round(
+        report["page_load"]["no_pool_median_s"] / report["page_load"]["preheated_median_s"], 1
+    )
+    report["upload_1mp"] = {
+        "uploads": len(rounds),
+        "correct": sum(r[1] for r in rounds),
+        "median_ms": round(statistics.median(latencies), 1),
+        "p90_ms": round(float(np.percentile(latencies, 90)), 1),
+        "max_ms": round(max(latencies), 1),
+        "server_side_median_ms": round(statistics.median(server_side), 1) if server_side else None,
+    }
+    report["kernel_rss_mb"] = {
+        "per_kernel": [round(v, 1) for v in kernels.values()],
+        "max": round(max(kernels.values()), 1) if kernels else None,
+    }
+    report["concurrent"] = {
+        "sessions": arguments.sessions,
+        "correct": sum(
+            answer[1] == label
+            for answer, (_path, label) in zip(answers, crowd_files, strict=True)
+        ),
+        "open_and_answer_all_s": round(crowd_seconds, 2),
+        "upload_ms_each": [round(a[0] * 1000, 1) for a in answers],
+    }
+    return report
+
+
+def write_report(report: dict, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dashboard.json").write_text(json.dumps(report, indent=2) + "\n")
+    load, up, rss, crowd = (
+        report["page_load"],
+        report["upload_1mp"],
+        report["kernel_rss_mb"],
+        report["concurrent"],
+    )
+    lines = [
+        "| dashboard, in headless chromium | measured | target |",
+        "|---|---|---|",
+        f"| page request to upload button, preheated pool (median of {len(load['preheated_pool_s'])}) "
+        f"| {load['preheated_median_s']:.2f} s | <= 3 s |",
+        f"| the same without a pool (kernel starts on request, median of {len(load['no_pool_s'])}) "
+        f"| {load['no_pool_median_s']:.2f} s ({load['speed_up']}x slower) | |",
+        f"| file chosen to prediction visible, 1-megapixel photo (median of {up['uploads']}) "
+        f"| {up['median_ms']:.0f} ms (p90 {up['p90_ms']:.0f}, server side "
+        f"{up['server_side_median_ms']:.0f} ms); {up['correct']}/{up['uploads']} right | <= 300 ms |",
+        f"| serving kernel resident memory, after the uploads | {rss['max']:.0f} MB | <= 300 MB |",
+        f"| {crowd['sessions']} sessions opening and uploading at once "
+        f"| {crowd['correct']}/{crowd['sessions']} right, all done in "
+        f"{crowd['open_and_answer_all_s']:.1f} s | all right |",
+    ]
+    (folder / "dashboard.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", default=str(config.REPORTS_DIR))
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
+    arguments = parser.parse_args(argv)
+    arguments.uploads = 5 if arguments.quick else 20
+    arguments.loads = 2 if arguments.quick else 5
+    arguments.cold_loads = 1 if arguments.quick else 3
+    arguments.sessions = 5
+    if not Path(CHROMIUM).is_file():
+        print(f"chromium is not at {CHROMIUM}; `make bench` installs Debian's chromium.")
+        return 1
+    report = asyncio.run(measure(arguments))
+    write_report(report, Path(arguments.output))
+    print((Path(arguments.output) / "dashboard.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
