@@ -295,3 +295,20 @@ def test_serve_command_has_the_safety_options():
         assert option in command
     template = serve.SHARE / "voila" / "templates" / "digitlib" / "index.html.j2"
     assert template.is_file()
+
+
+def test_app_notebook_is_clean_and_runs_headless_to_a_widget():
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = serve.NOTEBOOK
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(not cell.outputs and cell.execution_count is None for cell in code)
+    assert notebook.metadata.kernelspec.name == "digitlib"
+    NotebookClient(notebook, timeout=120, kernel_name="digitlib").execute()
+    outputs = [output for cell in notebook.cells for output in cell.get("outputs", [])]
+    assert not [output for output in outputs if output.output_type == "error"]
+    assert any(
+        "application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in outputs
+    )

@@ -66,3 +66,13 @@ def test_readme_shows_the_measured_upload_benchmark():
     readme = (config.ROOT / "README.md").read_text()
     for kind, values in report["accuracy"].items():
         assert f"| {kind} | {values['images']} | {values['accuracy']:.2%} |" in readme
+
+
+def test_readme_shows_the_measured_dashboard_benchmark_and_screenshot():
+    readme = (config.ROOT / "README.md").read_text()
+    table = (config.REPORTS_DIR / "dashboard.md").read_text().strip().splitlines()
+    assert len(table) >= 5
+    for line in table:
+        assert line in readme, line
+    assert "(reports/figures/dashboard.png)" in readme
+    assert (config.FIGURES_DIR / "dashboard.png").read_bytes().startswith(b"\x89PNG")
