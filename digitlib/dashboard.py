@@ -94,13 +94,39 @@ canvas.digit-canvas { border: 2px solid #888; border-radius: 6px; touch-action: 
 """
 
 
+# Runs in the page (the notebook displays it as HTML, which Voilà renders into the page). The
+# FileUpload reads every chosen file whole with FileReader.readAsArrayBuffer and sends it in one
+# websocket message; a file over the limit is read as empty instead, so its size still arrives
+# (the kernel answers with a sentence) and hundreds of megabytes never cross the socket.
+UPLOAD_GUARD = """
+<script>
+(function () {
+  if (window.__digitUploadGuard) { return; }
+  window.__digitUploadGuard = true;
+  const limit = %d;
+  const read = FileReader.prototype.readAsArrayBuffer;
+  FileReader.prototype.readAsArrayBuffer = function (blob) {
+    return read.call(this, blob && blob.size > limit ? blob.slice(0, 0) : blob);
+  };
+})();
+</script>
+"""
+
+
+def upload_guard():
+    """The page-side size guard, for the notebook to display (see ``UPLOAD_GUARD``)."""
+    from IPython.display import HTML
+
+    return HTML(UPLOAD_GUARD % imageio.MAX_BYTES)
+
+
 @dataclass
 class UploadedFile:
     """One file as the browser sent it."""
 
     name: str
     data: bytes
-    size: int
+    size: int  # as the browser reported it: more than len(data) when the guard held it back
 
 
 def _png_data_uri(image: np.ndarray, quality: int | None = None) -> str:
@@ -306,7 +332,8 @@ def uploaded_files(value) -> list[UploadedFile]:
     for item in items:
         content = item.get("content", b"")
         data = content.tobytes() if isinstance(content, memoryview) else bytes(content)
-        files.append(UploadedFile(str(item.get("name", "upload")), data, len(data)))
+        size = int(item.get("size", len(data)) or len(data))
+        files.append(UploadedFile(str(item.get("name", "upload")), data, max(size, len(data))))
     return files
 
 
@@ -395,7 +422,7 @@ class Dashboard:
     def handle(self, files: list[UploadedFile]) -> list[widgets.HTML]:
         """Process a batch of files and put one card per file at the top of the results."""
         self._last_batch = files[:MAX_FILES]
-        cards = [self._card(f.name, f.data) for f in self._last_batch]
+        cards = [self._card(f) for f in self._last_batch]
         for extra in files[MAX_FILES:]:
             cards.append(
                 self._card_html(
@@ -412,8 +439,11 @@ class Dashboard:
         )
         return cards
 
-    def _card(self, name: str, data: bytes) -> widgets.HTML:
-        body, _ = process(self.recognizer, name, data, self.mode.value)
+    def _card(self, upload: UploadedFile) -> widgets.HTML:
+        if upload.size > imageio.MAX_BYTES:  # refused by its size: its bytes never came
+            body = error_html(upload.name, imageio.size_sentence(upload.size))
+        else:
+            body, _ = process(self.recognizer, upload.name, upload.data, self.mode.value)
         return self._card_html(body)
 
     @staticmethod

@@ -47,11 +47,14 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def size_sentence(size: int) -> str:
+    """What a user is told about a file over :data:`MAX_BYTES`."""
+    return f"The file is {_megabytes(size)}; the limit is {_megabytes(MAX_BYTES)}."
+
+
 def _check_bytes(size: int) -> None:
     if size > MAX_BYTES:
-        raise InvalidImageError(
-            f"The file is {_megabytes(size)}; the limit is {_megabytes(MAX_BYTES)}."
-        )
+        raise InvalidImageError(size_sentence(size))
 
 
 def _png_size(data: bytes):

@@ -312,3 +312,32 @@ def test_app_notebook_is_clean_and_runs_headless_to_a_widget():
     assert any(
         "application/vnd.jupyter.widget-view+json" in output.get("data", {}) for output in outputs
     )
+
+
+def test_file_held_back_by_the_page_guard_is_refused_by_its_reported_size(app, uploads):
+    # The page's guard sends an over-limit file's metadata with empty content.
+    app.upload.set_state(
+        {
+            "value": [
+                {
+                    "name": "film.mov",
+                    "type": "video/quicktime",
+                    "size": 300 * 2**20,
+                    "last_modified": 1764000000000,
+                    "content": memoryview(b""),
+                },
+                {
+                    "name": "crop.png",
+                    "type": "image/png",
+                    "size": len(uploads["crop"].data),
+                    "last_modified": 1764000000000,
+                    "content": memoryview(uploads["crop"].data),
+                },
+            ]
+        }
+    )
+    film, crop = app.results.children
+    assert errors(film) == ["The file is 300.0 MB; the limit is 25.0 MB."]
+    assert predictions(crop) == [uploads["crop"].label]
+    guard = dashboard.upload_guard().data
+    assert "readAsArrayBuffer" in guard and str(25 * 2**20) in guard
