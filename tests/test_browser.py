@@ -264,3 +264,30 @@ def test_readme_screenshot(page, files):
     page.screenshot(
         path=str(SHOTS / "dashboard.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 1500}
     )
+
+
+def test_draw_a_digit_with_a_finger(browser, server):
+    """Touch events, as a phone sends them (dispatched through the DevTools protocol)."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 800, "height": 1000}, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    canvas = page.locator("canvas.digit-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    devtools = context.new_cdp_session(page)
+
+    def touch(kind: str, x: float, y: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": box["x"] + x, "y": box["y"] + y}]
+        devtools.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    touch("touchStart", 140, 40)
+    for step in range(1, 41):
+        touch("touchMove", 140 - step * 0.5, 40 + step * 5)
+    touch("touchEnd", 0, 0)
+    expect(page.locator(".digit-live .digit-prediction")).to_have_text("1")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "test_draw_a_digit_with_a_finger.png"))
+    context.close()
