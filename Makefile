@@ -55,7 +55,8 @@ pipeline: $(STAMP) data ## Re-run notebooks 01-04 with papermill into runs/ (PAR
 	$(BIN)/python -m digitlib.pipeline --params $(PARAMS)
 
 .PHONY: bench
-bench: $(STAMP) data $(CHROMIUM) ## Measure uploads and the dashboard in a browser -> reports/
+bench: $(STAMP) data $(CHROMIUM) ## Seed vs digitlib side by side, uploads, the dashboard in a browser -> reports/
+	$(BIN)/python benchmarks/bench_all.py
 	$(BIN)/python benchmarks/bench_uploads.py
 	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python benchmarks/bench_dashboard.py
 

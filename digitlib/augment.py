@@ -1,9 +1,10 @@
 """Training-time augmentation: Keras 3 preprocessing layers in a ``tf.data`` pipeline.
 
 The seed's augmentation (rotation, zoom, shift) is rebuilt with Keras preprocessing layers,
-then extended for real handwriting: shear, elastic distortion, stroke thickness, mild blur and
-sensor noise. Every transform is switched by one field of :class:`AugmentConfig` (0 turns it
-off). Images are float32 in [0, 1], shape (N, 28, 28, 1), MNIST polarity.
+then extended for real handwriting and real uploads: shear, elastic distortion, stroke
+thickness, mild blur, stray lines, uneven lighting, sensor and impulse noise. Every transform is
+switched by one field of :class:`AugmentConfig` (0 turns it off). Images are float32 in [0, 1],
+shape (N, 28, 28, 1), MNIST polarity.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ class AugmentConfig:
     elastic_sigma: float = 4.0  # smoothness of the elastic displacement field, pixels
     thickness: float = 0.0  # probability of thinning or thickening the strokes
     blur: float = 0.0  # probability of a mild Gaussian blur
-    noise: float = 0.0  # maximum standard deviation of added Gaussian noise
+    noise: float = 0.0  # maximum standard deviation of Gaussian noise (added to half the images)
+    impulse: float = 0.0  # probability of salt-and-pepper pixels (up to 6% of them)
+    lines: float = 0.0  # probability of one or two stray strokes, solid or dotted, across it
+    lighting: float = 0.0  # probability of low contrast, a lifted background and uneven fog
 
     @classmethod
     def from_dict(cls, values: dict | None) -> AugmentConfig:
@@ -118,13 +122,17 @@ def _bilinear_warp(images, dx, dy):
     return ((1 - wy) * top + wy * bottom)[..., None]
 
 
-class StrokeThickness(keras.layers.Layer):
-    """Thicken (grey dilation) or thin (grey erosion) strokes by a random amount per image."""
+class _PerImage(keras.layers.Layer):
+    """A transform applied to each image with probability ``probability`` (seeded)."""
 
     def __init__(self, probability: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.probability = probability
         self.seed = seed
+
+
+class StrokeThickness(_PerImage):
+    """Thicken (grey dilation) or thin (grey erosion) strokes by a random amount per image."""
 
     def call(self, images, training=True):
         if not training or self.probability <= 0:
@@ -164,7 +172,8 @@ class MildBlur(keras.layers.Layer):
 
 
 class SensorNoise(keras.layers.Layer):
-    """Add Gaussian noise, per-image standard deviation up to ``stddev``, clipped to [0, 1]."""
+    """To half the images, add Gaussian noise of standard deviation up to ``stddev`` (per
+    image), clipped to [0, 1]; the other half stay clean."""
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -176,8 +185,85 @@ class SensorNoise(keras.layers.Layer):
             return images
         batch = tf.shape(images)[0]
         sigma = tf.random.uniform([batch, 1, 1, 1], 0.0, self.stddev, seed=_op_seed(self.seed, 1))
+        noisy = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 3)) < 0.5
+        sigma = tf.where(noisy, sigma, 0.0)
         noise = tf.random.normal(tf.shape(images), seed=_op_seed(self.seed, 2)) * sigma
         return tf.clip_by_value(images + noise, 0.0, 1.0)
+
+
+class ImpulseNoise(_PerImage):
+    """With the given probability per image, set up to 6% of its pixels to black or white."""
+
+    def call(self, images, training=True):
+        if not training or self.probability <= 0:
+            return images
+        batch = tf.shape(images)[0]
+        apply = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 1)) < self.probability
+        density = tf.random.uniform([batch, 1, 1, 1], 0.0, 0.06, seed=_op_seed(self.seed, 2))
+        draw = tf.random.uniform(tf.shape(images), seed=_op_seed(self.seed, 3))
+        salted = tf.where(draw < density / 2, 1.0, images)
+        salted = tf.where((draw >= density / 2) & (draw < density), 0.0, salted)
+        return tf.where(apply, salted, images)
+
+
+class StrayLines(_PerImage):
+    """With the given probability per image, draw one or two anti-aliased strokes across it,
+    solid or dotted, of random width and brightness: ruled lines, crossings-out, scanner
+    stripes."""
+
+    def _line(self, batch, size, index):
+        def uniform(low, high, k):
+            return tf.random.uniform([batch, 1, 1], low, high, seed=_op_seed(self.seed, index + k))
+
+        ax, ay, bx, by = (uniform(-4.0, size + 4.0, k) for k in range(4))
+        width = uniform(0.4, 1.3, 4)
+        brightness = uniform(0.5, 1.0, 5)
+        dotted = tf.cast(uniform(0.0, 1.0, 6) < 0.4, tf.float32)
+        grid = tf.cast(tf.range(size), tf.float32)
+        px, py = grid[None, None, :], grid[None, :, None]
+        dx, dy = bx - ax, by - ay
+        along = tf.clip_by_value(
+            ((px - ax) * dx + (py - ay) * dy) / tf.maximum(dx * dx + dy * dy, 1e-6), 0.0, 1.0
+        )
+        distance = tf.sqrt((px - ax - along * dx) ** 2 + (py - ay - along * dy) ** 2)
+        stroke = tf.clip_by_value(width + 0.5 - distance, 0.0, 1.0) * brightness
+        length = tf.sqrt(dx * dx + dy * dy)
+        dots = tf.cast(tf.sin(along * length * 1.6) > 0.0, tf.float32)
+        return stroke * (1.0 - dotted + dotted * dots)
+
+    def call(self, images, training=True):
+        if not training or self.probability <= 0:
+            return images
+        batch, size = tf.shape(images)[0], images.shape[1]
+        first = self._line(batch, size, 10)
+        second = self._line(batch, size, 20)
+        two = tf.random.uniform([batch, 1, 1], seed=_op_seed(self.seed, 1)) < 0.35
+        strokes = tf.maximum(first, tf.where(two, second, 0.0))[..., None]
+        apply = tf.random.uniform([batch, 1, 1, 1], seed=_op_seed(self.seed, 2)) < self.probability
+        return tf.where(apply, tf.maximum(images, strokes), images)
+
+
+class Lighting(_PerImage):
+    """With the given probability per image: lower the contrast, lift the background and add
+    smooth uneven fog, each by a random amount."""
+
+    def call(self, images, training=True):
+        if not training or self.probability <= 0:
+            return images
+        batch, size = tf.shape(images)[0], images.shape[1]
+
+        def uniform(shape, low, high, k):
+            return tf.random.uniform(shape, low, high, seed=_op_seed(self.seed, k))
+
+        contrast = uniform([batch, 1, 1, 1], 0.2, 1.0, 1)
+        lift = uniform([batch, 1, 1, 1], 0.0, 0.5, 2)
+        fog = uniform([batch, 1, 1, 1], 0.0, 0.5, 3) * tf.cast(
+            uniform([batch, 1, 1, 1], 0.0, 1.0, 4) < 0.5, tf.float32
+        )
+        field = tf.image.resize(uniform([batch, 4, 4, 1], 0.0, 1.0, 5), [size, size], "bicubic")
+        lit = lift * (1.0 - contrast) + images * contrast + fog * field
+        apply = uniform([batch, 1, 1, 1], 0.0, 1.0, 6) < self.probability
+        return tf.where(apply, tf.clip_by_value(lit, 0.0, 1.0), images)
 
 
 def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
@@ -200,8 +286,14 @@ def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
         layers.append(StrokeThickness(config.thickness, seed=seed + 5))
     if config.blur > 0:
         layers.append(MildBlur(config.blur, seed=seed + 6))
+    if config.lines > 0:
+        layers.append(StrayLines(config.lines, seed=seed + 8))
+    if config.lighting > 0:
+        layers.append(Lighting(config.lighting, seed=seed + 9))
     if config.noise > 0:
         layers.append(SensorNoise(config.noise, seed=seed + 7))
+    if config.impulse > 0:
+        layers.append(ImpulseNoise(config.impulse, seed=seed + 10))
     return keras.Sequential(layers, name="augment")
 
 

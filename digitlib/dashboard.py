@@ -625,7 +625,12 @@ class DrawingPad:
         try:
             prediction = self.recognizer.predict(self.raster)
         except NoDigitFoundError:
-            self.answer.value = self._idle_html()
+            # Nothing drawn yet, or strokes that do not (yet) look like a digit.
+            self.answer.value = (
+                '<div class="digit-answer digit-not-yet">Not a digit yet: keep drawing.</div>'
+                if self.strokes
+                else self._idle_html()
+            )
             return None
         except Exception:  # noqa: BLE001 - never a traceback on the page
             log.exception("live prediction failed")

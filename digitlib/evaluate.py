@@ -100,3 +100,33 @@ def summarize(probabilities: np.ndarray, labels: np.ndarray) -> dict:
         "ece": calib["ece"],
         "per_class": per_class(matrix),
     }
+
+
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """Temperature scaling on probabilities: softmax(logits / T) == normalise(p ** (1 / T))."""
+    logs = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperature
+    logs -= logs.max(axis=-1, keepdims=True)
+    scaled = np.exp(logs)
+    return scaled / scaled.sum(axis=-1, keepdims=True)
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the negative log-likelihood of ``labels`` (Guo et al.,
+    2017): fit it on a validation split, never on the test set. A golden-section search over
+    log T in [1/8, 8] (the NLL is convex in 1/T)."""
+
+    def nll(log_t: float) -> float:
+        scaled = apply_temperature(probabilities, float(np.exp(log_t)))
+        return float(-np.mean(np.log(np.clip(scaled[np.arange(len(labels)), labels], 1e-12, 1))))
+
+    low, high = np.log(1 / 8), np.log(8.0)
+    ratio = (np.sqrt(5) - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    for _ in range(60):
+        if nll(a) < nll(b):
+            high, b = b, a
+            a = high - ratio * (high - low)
+        else:
+            low, a = a, b
+            b = low + ratio * (high - low)
+    return float(np.exp((low + high) / 2))

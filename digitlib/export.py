@@ -189,3 +189,12 @@ The ONNX export (`{card["files"]["onnx"]["path"]}`) gives the same predictions
     path = stem.with_suffix(".md")
     path.write_text(text)
     return path
+
+
+def record_calibration(stem: Path | str, calibration: dict) -> Path:
+    """Set the sidecar's ``calibration`` section (the recognizer applies its temperature)."""
+    path = Path(stem).with_suffix(".json")
+    sidecar = json.loads(path.read_text())
+    sidecar["calibration"] = calibration
+    path.write_text(json.dumps(sidecar, indent=2) + "\n")
+    return path

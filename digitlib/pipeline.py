@@ -16,7 +16,7 @@ import yaml
 
 from digitlib import config
 
-NOTEBOOKS = ("01-load-data", "02-augment", "03-train", "04-evaluate")
+NOTEBOOKS = ("01-load-data", "02-augment", "03-train", "04-evaluate", "05-robustness")
 KERNEL = "digitlib"
 
 
@@ -51,8 +51,14 @@ def run(
     values = {**load_params(params), **(overrides or {})}
     paths = [config.NOTEBOOKS_DIR / f"{name}.ipynb" for name in notebooks]
     declared = {path: declared_parameters(path) for path in paths}
-    everywhere = set().union(*declared.values()) if declared else set()
-    unknown = sorted(set(values) - everywhere)
+    # A parameter set serves the whole pipeline, so with --only its other notebooks' keys are
+    # fine; a key that no notebook declares (a typo) is refused, and so is an override that
+    # none of the notebooks being run would see.
+    everywhere = set().union(
+        *(declared_parameters(config.NOTEBOOKS_DIR / f"{name}.ipynb") for name in NOTEBOOKS)
+    )
+    selected = set().union(*declared.values()) if declared else set()
+    unknown = sorted((set(values) - everywhere) | (set(overrides or {}) - selected))
     if unknown:
         raise ValueError(f"parameters not declared by any of {list(notebooks)}: {unknown}")
 

@@ -180,3 +180,47 @@ def per_class_plot(reports: dict[str, dict]) -> plt.Figure:
         axis.grid(axis="y", alpha=0.3)
     axes[0].legend()
     return figure
+
+
+def corruption_heatmap(rows: list[dict], title: str = "Accuracy under corruption") -> plt.Figure:
+    """Mean accuracy over severities: corruptions down, (model, path) across."""
+    names = list(dict.fromkeys(row["corruption"] for row in rows))
+    columns = list(dict.fromkeys((row["model"], row["path"]) for row in rows))
+    table = np.array(
+        [
+            [
+                np.mean(
+                    [
+                        r["accuracy"]
+                        for r in rows
+                        if r["corruption"] == name and (r["model"], r["path"]) == column
+                    ]
+                )
+                for column in columns
+            ]
+            for name in names
+        ]
+    )
+    figure, axis = plt.subplots(figsize=(1.6 * len(columns) + 2.5, 0.32 * len(names) + 1.6))
+    image = axis.imshow(table, cmap="RdYlGn", vmin=0.5, vmax=1.0, aspect="auto")
+    for (i, j), value in np.ndenumerate(table):
+        axis.text(j, i, f"{value:.1%}", ha="center", va="center", fontsize=7)
+    axis.set_xticks(range(len(columns)), [f"{m}\n{p}" for m, p in columns], fontsize=8)
+    axis.set_yticks(range(len(names)), names, fontsize=8)
+    figure.colorbar(image, ax=axis, fraction=0.04)
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def failures_grid(failures: list[tuple], title: str, columns: int = 8) -> plt.Figure:
+    """Corrupted digits the pipeline got wrong: (image, truth, answer, corruption)."""
+    rows = max(1, int(np.ceil(len(failures) / columns)))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.3, rows * 1.6), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (image, truth, answer, name) in zip(axes.flat, failures, strict=False):
+        _image_axis(axis, image, f"{name}\n{truth} → {answer}", color="firebrick")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -17,11 +17,17 @@ import onnxruntime as ort
 from digitlib import config, imageio, preprocess, segment
 from digitlib.errors import InvalidImageError, NoDigitFoundError
 
-# Under this top-class probability the answer is flagged "unsure". Measured on the 10,000 MNIST
-# test digits with the committed model: 0.4% of answers fall under it and they are right 70% of
-# the time, against 99.84% above it; it flags 12 of the model's 28 errors.
+# Under this top-class probability (calibrated: the sidecar's temperature applied) the answer is
+# flagged "unsure". Measured by notebook 04 on the 10,000 MNIST test digits with the committed
+# model and recorded in its sidecar ("calibration"): 0.65% of answers fall under it, and they
+# hold 17 of the model's 28 errors.
 CONFIDENCE_THRESHOLD = 0.80
 BATCH = 256  # images per ONNX Runtime call in predict_many
+GATE_NAME = "digit_gate"  # models/digit_gate.onnx: is this a digit at all?
+NOT_A_DIGIT = (
+    "This does not look like a digit: it may be a letter, a scribble or a drawing. "
+    "Upload an image of a handwritten digit."
+)
 
 
 @dataclass
@@ -36,6 +42,7 @@ class Prediction:
     unsure: bool
     polarity: str = ""
     stages: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    digit_score: float = 1.0  # the gate's probability that this is a digit at all
 
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         """The ``count`` most probable digits with their probabilities."""
@@ -49,6 +56,7 @@ class Prediction:
             "confidence": round(self.confidence, 6),
             "unsure": self.unsure,
             "box": list(self.box),
+            "digit_score": round(self.digit_score, 6),
             "probabilities": [round(float(p), 6) for p in self.probabilities],
         }
 
@@ -88,18 +96,28 @@ class Recognizer:
         session: ort.InferenceSession,
         threshold: float = CONFIDENCE_THRESHOLD,
         metadata: dict | None = None,
+        gate: ort.InferenceSession | None = None,
+        gate_threshold: float = 0.5,
     ):
         self.session = session
+        self.gate = gate
+        self.gate_threshold = gate_threshold
         self.threshold = threshold
         self.metadata = metadata or {}
         self._input = session.get_inputs()[0].name
+        # Temperature scaling fitted on a validation split (notebook 04, in the sidecar).
+        self.temperature = float(self.metadata.get("calibration", {}).get("temperature", 1.0))
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, threshold: float = CONFIDENCE_THRESHOLD
+        cls,
+        path: str | Path | None = None,
+        threshold: float = CONFIDENCE_THRESHOLD,
+        gate: bool = True,
     ) -> Recognizer:
         """Load the committed default model, or another ``.onnx`` export (its ``.json`` sidecar
-        is read when present)."""
+        is read when present). With ``gate``, the "is this a digit" network beside it
+        (``digit_gate.onnx``, trained by notebook 04) refuses what is not a digit."""
         path = Path(path) if path is not None else config.DEFAULT_ONNX
         if path.suffix != ".onnx":
             path = path.with_suffix(".onnx")
@@ -112,20 +130,50 @@ class Recognizer:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         sidecar = path.with_suffix(".json")
         metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        return cls(session, threshold, metadata)
+        gate_path = path.with_name(GATE_NAME + ".onnx")
+        gate_session, gate_threshold = None, 0.5
+        if gate and gate_path.is_file():
+            gate_session = ort.InferenceSession(
+                str(gate_path), options, providers=["CPUExecutionProvider"]
+            )
+            gate_card = gate_path.with_suffix(".json")
+            if gate_card.is_file():
+                gate_threshold = float(json.loads(gate_card.read_text())["threshold"])
+        return cls(session, threshold, metadata, gate_session, gate_threshold)
 
     def probabilities(self, network_inputs: np.ndarray) -> np.ndarray:
-        """Run the model on (N, 28, 28) or (N, 28, 28, 1) float32 inputs in [0, 1]."""
+        """Run the model on (N, 28, 28) or (N, 28, 28, 1) float32 inputs in [0, 1]; calibrated
+        probabilities when the sidecar carries a temperature."""
         batch = np.asarray(network_inputs, dtype=np.float32).reshape(-1, 28, 28, 1)
         # Chunks that fit in cache run about twice as fast per image as one huge batch.
         chunks = [
             self.session.run(None, {self._input: batch[start : start + BATCH]})[0]
             for start in range(0, len(batch), BATCH)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+        if not chunks:
+            return np.zeros((0, 10), np.float32)
+        probabilities = np.concatenate(chunks)
+        if self.temperature != 1.0:
+            logs = np.log(np.maximum(probabilities, 1e-12)) / self.temperature
+            scaled = np.exp(logs - logs.max(axis=1, keepdims=True))
+            probabilities = (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+        return probabilities
+
+    def digit_scores(self, network_inputs: np.ndarray) -> np.ndarray:
+        """The gate's probability that each input is a digit (all ones without a gate)."""
+        batch = np.asarray(network_inputs, dtype=np.float32).reshape(-1, 28, 28, 1)
+        if self.gate is None or not len(batch):
+            return np.ones(len(batch), np.float32)
+        name = self.gate.get_inputs()[0].name
+        return np.concatenate(
+            [
+                self.gate.run(None, {name: batch[start : start + BATCH]})[0][:, 0]
+                for start in range(0, len(batch), BATCH)
+            ]
+        )
 
     def _prediction(
-        self, prepared: preprocess.Preprocessed, probabilities: np.ndarray
+        self, prepared: preprocess.Preprocessed, probabilities: np.ndarray, score: float = 1.0
     ) -> Prediction:
         digit = int(np.argmax(probabilities))
         confidence = float(probabilities[digit])
@@ -138,12 +186,18 @@ class Recognizer:
             unsure=confidence < self.threshold,
             polarity=prepared.polarity,
             stages=prepared.stages,
+            digit_score=float(score),
         )
 
     def predict(self, image, keep_stages: bool = False) -> Prediction:
         """Recognise the single digit in ``image`` (bytes, path or numpy array)."""
         prepared = preprocess.preprocess(imageio.load(image), keep_stages)
-        return self._prediction(prepared, self.probabilities(prepared.network_input[None])[0])
+        score = float(self.digit_scores(prepared.network_input[None])[0])
+        if score < self.gate_threshold:
+            raise NoDigitFoundError(NOT_A_DIGIT)
+        return self._prediction(
+            prepared, self.probabilities(prepared.network_input[None])[0], score
+        )
 
     def predict_many(self, images, errors: str = "raise") -> list[Prediction | ValueError]:
         """Recognise many images with one model call.
@@ -162,15 +216,21 @@ class Recognizer:
                     raise
                 prepared.append(error)
         good = [item for item in prepared if isinstance(item, preprocess.Preprocessed)]
-        probabilities = iter(
-            self.probabilities(np.stack([item.network_input for item in good])) if good else []
-        )
-        return [
-            self._prediction(item, next(probabilities))
-            if isinstance(item, preprocess.Preprocessed)
-            else item
-            for item in prepared
-        ]
+        inputs = np.stack([item.network_input for item in good]) if good else np.zeros((0, 28, 28))
+        probabilities, scores = iter(self.probabilities(inputs)), iter(self.digit_scores(inputs))
+        results: list[Prediction | ValueError] = []
+        for item in prepared:
+            if not isinstance(item, preprocess.Preprocessed):
+                results.append(item)
+                continue
+            row, score = next(probabilities), float(next(scores))
+            if score < self.gate_threshold:
+                if errors == "raise":
+                    raise NoDigitFoundError(NOT_A_DIGIT)
+                results.append(NoDigitFoundError(NOT_A_DIGIT))
+            else:
+                results.append(self._prediction(item, row, score))
+        return results
 
     def read_number(self, image) -> NumberReading:
         """Read a written number (several digits on one line) left to right."""

@@ -67,3 +67,32 @@ def test_readme_quotes_the_recorded_figures():
         assert f"{metrics['test_accuracy']:.2%}" in readme
         assert f"| {metrics['test_errors']} |" in readme
         assert f"{metrics['ece']:.2%}" in readme
+
+
+def test_calibration_is_fitted_recorded_and_applied(mnist):
+    from digitlib import Recognizer
+
+    calibration = _sidecar("digit_cnn")["calibration"]
+    assert "validation split" in calibration["fitted_on"]
+    assert calibration["ece_after"] <= 0.01
+    recognizer = Recognizer.load()
+    assert recognizer.temperature == pytest.approx(calibration["temperature"])
+    probabilities = recognizer.probabilities(augment.to_float(mnist.x_test))
+    fresh = evaluate.calibration(probabilities, mnist.y_test)["ece"]
+    assert fresh == pytest.approx(calibration["ece_after"], abs=1e-4)
+
+
+def test_gate_refuses_non_digits_and_keeps_digits(mnist):
+    from digitlib import Recognizer, gate
+
+    card = json.loads((config.MODELS_DIR / "digit_gate.json").read_text())
+    recognizer = Recognizer.load()
+    assert recognizer.gate is not None
+    assert recognizer.gate_threshold == pytest.approx(card["threshold"])
+    answers = recognizer.predict_many(list(mnist.x_test[:2000]), errors="return")
+    refused = np.mean([isinstance(a, ValueError) for a in answers])
+    assert refused <= 0.005
+    negatives = gate.evaluation_negatives(60, seed=123)
+    for kind, images in negatives.items():
+        answers = recognizer.predict_many(images, errors="return")
+        assert np.mean([isinstance(a, ValueError) for a in answers]) >= 0.85, kind

@@ -42,3 +42,21 @@ def test_confident_mistakes_come_first():
         [_one_hot([1], 0.9), _one_hot([2], 0.6), _one_hot([3], 0.95), _one_hot([1], 0.5)]
     )
     assert evaluate.confident_mistakes(probabilities, labels).tolist() == [2, 1]
+
+
+def test_temperature_scaling_recovers_an_overconfident_models_temperature():
+    from digitlib import evaluate
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 20000)
+    logits = rng.normal(0, 1, (20000, 10))
+    logits[np.arange(20000), labels] += 2.0
+    honest = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    # Sample labels from the honest probabilities, then make the model 2.5x overconfident.
+    labels = np.array([rng.choice(10, p=p) for p in honest])
+    overconfident = evaluate.apply_temperature(honest, 1 / 2.5)
+    temperature = evaluate.fit_temperature(overconfident, labels)
+    assert 2.3 < temperature < 2.7
+    before = evaluate.calibration(overconfident, labels)["ece"]
+    after = evaluate.calibration(evaluate.apply_temperature(overconfident, temperature), labels)
+    assert after["ece"] < 0.02 < before

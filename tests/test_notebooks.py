@@ -90,3 +90,8 @@ def test_nbval_rechecks_the_marked_outputs(smoke_run):
 def test_unknown_parameter_is_refused(tmp_path):
     with pytest.raises(ValueError, match="not declared by any.*'epochz'"):
         pipeline.run("smoke", tmp_path, overrides={"epochz": 3})
+
+
+def test_only_accepts_the_whole_parameter_set_but_refuses_overrides_it_would_ignore(tmp_path):
+    with pytest.raises(ValueError, match="epochs"):
+        pipeline.run("smoke", tmp_path, notebooks=("05-robustness",), overrides={"epochs": 3})

@@ -123,3 +123,27 @@ def _blank(kind: str) -> np.ndarray:
 def test_pages_without_a_digit_are_refused(kind):
     with pytest.raises(NoDigitFoundError, match="no digit"):
         preprocess.preprocess(imageio.load(_blank(kind)))
+
+
+def test_clean_mnist_digits_pass_through_exactly(mnist):
+    from digitlib.preprocess import restore_mnist_style
+
+    for image in mnist.x_test[:500]:
+        np.testing.assert_array_equal(restore_mnist_style(image), image.astype(np.float32) / 255)
+
+
+def test_lifted_background_faint_ink_and_off_centre_digits_are_restored(mnist):
+    from digitlib import corruptions
+    from digitlib.preprocess import restore_mnist_style
+
+    originals = mnist.x_test[:200].astype(np.float32) / 255
+
+    def error(name):
+        corrupted = corruptions.corrupt(mnist.x_test[:200], name, 4, seed=3)
+        restored = np.stack([restore_mnist_style(image) for image in corrupted])
+        before = np.abs(corrupted.astype(np.float32) / 255 - originals).mean()
+        return before, np.abs(restored - originals).mean()
+
+    for name in ("brightness", "low_contrast", "translate", "scale", "impulse_noise"):
+        before, after = error(name)
+        assert after < 0.6 * before, (name, before, after)

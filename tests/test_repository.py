@@ -29,7 +29,7 @@ def test_committed_notebooks_carry_no_outputs_and_keep_their_parameters_tag(path
     assert pipeline.declared_parameters(path), "papermill must see the parameters"
 
 
-@pytest.mark.parametrize("name", ["smoke", "default"])
+@pytest.mark.parametrize("name", ["smoke", "default", "robust"])
 def test_parameter_sets_only_name_declared_parameters(name):
     declared = set().union(*(pipeline.declared_parameters(path) for path in NOTEBOOKS))
     assert set(pipeline.load_params(name)) <= declared
