@@ -364,18 +364,21 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
     out (with the pieces near it) and normalised again.
     """
     values = pixels.astype(np.float32) / 255.0
-    ring = np.concatenate(
-        [values[:2].ravel(), values[-2:].ravel(), values[:, :2].ravel(), values[:, -2:].ravel()]
-    )
-    background = float(np.median(ring))
-    if background > LIFTED_BACKGROUND:
-        # One level for the whole digit: a local estimate (a median filter) would eat into thick
-        # strokes, and the network is trained on uneven light anyway.
-        values = np.clip((values - background) / (1.0 - background), 0.0, 1.0)
-    top = float(np.percentile(values, 99))
-    if top < MIN_CONTRAST:
-        raise NoDigitFoundError("There is no digit in this image: it is blank.")
-    if top < FAINT_INK:
+    lifted = LIFTED_BACKGROUND * 255
+    if max(pixels[:2].max(), pixels[-2:].max(), pixels[:, :2].max(), pixels[:, -2:].max()) > lifted:
+        ring = np.concatenate(
+            [pixels[:2].ravel(), pixels[-2:].ravel(), pixels[:, :2].ravel(), pixels[:, -2:].ravel()]
+        )
+        background = float(np.median(ring)) / 255.0
+        if background > LIFTED_BACKGROUND:
+            # One level for the whole digit: a local estimate (a median filter) would eat into
+            # thick strokes, and the network is trained on uneven light anyway.
+            values = np.clip((values - background) / (1.0 - background), 0.0, 1.0)
+    # The 99th percentile of the ink, found cheaply when 1% of the pixels reach full strength.
+    if np.count_nonzero(values >= FAINT_INK) < 0.01 * values.size:
+        top = float(np.percentile(values, 99))
+        if top < MIN_CONTRAST:
+            raise NoDigitFoundError("There is no digit in this image: it is blank.")
         values = np.clip(values / top, 0.0, 1.0)
     mask = (values > 0.35).astype(np.uint8)
     if _mnist_like(values, mask, CLEAN_LONG_SIDE):
@@ -394,14 +397,13 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
 
 def _mnist_like(values: np.ndarray, mask: np.ndarray, sizes: tuple[int, int]) -> bool:
     """Ink of MNIST's size (long side) and centred where MNIST centres it."""
-    rows, cols = np.nonzero(mask)
-    if not len(rows):
+    _, _, width, height = cv2.boundingRect(mask)
+    moments = cv2.moments(values)
+    if not width or moments["m00"] <= 0:
         return False
-    long_side = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1)
-    total = float(values.sum())
-    grid_rows, grid_cols = np.indices(values.shape)
-    centre = ((grid_rows * values).sum() / total, (grid_cols * values).sum() / total)
-    return sizes[0] <= long_side <= sizes[1] and all(
+    # Pixel centres at integer coordinates, as MNIST's own centre-of-mass convention.
+    centre = (moments["m01"] / moments["m00"], moments["m10"] / moments["m00"])
+    return sizes[0] <= max(width, height) <= sizes[1] and all(
         MNIST_CENTRE[0] <= c <= MNIST_CENTRE[1] for c in centre
     )
 
