@@ -26,7 +26,9 @@ def test_digits(mnist):
 
 
 def _accuracy(recognizer, samples):
-    right = [recognizer.predict(sample.data).digit == int(sample.label) for sample in samples]
+    """A refusal (the gate, or no digit found) counts as wrong."""
+    answers = recognizer.predict_many([sample.data for sample in samples], errors="return")
+    right = [getattr(a, "digit", -1) == int(s.label) for a, s in zip(answers, samples, strict=True)]
     return float(np.mean(right))
 
 
@@ -73,7 +75,15 @@ def test_prediction_fields(recognizer, test_digits):
     assert 0 <= x and 0 <= y and x + w <= width and y + h <= height and w > 5 and h > 5
     assert prediction.top(3)[0] == (prediction.digit, pytest.approx(prediction.confidence))
     assert "network input" in prediction.stages
-    assert set(prediction.to_dict()) == {"digit", "confidence", "unsure", "box", "probabilities"}
+    assert set(prediction.to_dict()) == {
+        "digit",
+        "confidence",
+        "unsure",
+        "box",
+        "digit_score",
+        "probabilities",
+    }
+    assert prediction.digit_score >= digitlib.Recognizer.load().gate_threshold
 
 
 def test_predict_many_matches_predict_and_keeps_errors_in_place(recognizer, test_digits):
