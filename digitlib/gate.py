@@ -208,25 +208,34 @@ def build_gate():
     return keras.Model(inputs, outputs, name="digit_gate")
 
 
+def _as_uploads(images: np.ndarray, indices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Digits rendered as small uploads (photos, drawings, crops in turn), then normalised by the
+    serving pipeline: the pipeline brings every size to the same 28x28."""
+    from digitlib import synth
+
+    makers = (synth.photo, synth.canvas, synth.crop)
+    uploads = [
+        makers[i % 3](images[index], 0, rng, side=int(rng.integers(60, 400))).data
+        for i, index in enumerate(indices)
+    ]
+    return network_inputs(uploads)
+
+
 def positives(images: np.ndarray, count: int, seed: int = 0, augmented: bool = True) -> np.ndarray:
     """``count`` digit network inputs from MNIST *training* digits: a third as they are, a third
     with a wide robust augmentation, a third rendered as uploads (photos, drawings, crops) by
     :mod:`digitlib.synth` and normalised by the serving pipeline. Without ``augmented``, half
     as they are and half as uploads: the digits a user actually sends, for setting the
     threshold."""
-    from digitlib import augment, synth
+    from digitlib import augment
 
     rng = np.random.default_rng([seed, 3])
     picks = rng.choice(len(images), size=count, replace=False)
     if not augmented:
         half = count // 2
-        makers = (synth.photo, synth.canvas, synth.crop)
-        uploads = [
-            makers[i % 3](images[index], 0, rng, side=int(rng.integers(60, 400))).data
-            for i, index in enumerate(picks[half:])
-        ]
+        uploads = _as_uploads(images, picks[half:], rng)
         plain = images[picks[:half]].astype(np.float32) / 255.0
-        return np.concatenate([plain, network_inputs(uploads)]).astype(np.float32)
+        return np.concatenate([plain, uploads]).astype(np.float32)
     third = count // 3
     plain = images[picks[:third]].astype(np.float32) / 255.0
     config = augment.AugmentConfig(  # wider than training's: rotated and sheared digits too
@@ -249,12 +258,8 @@ def positives(images: np.ndarray, count: int, seed: int = 0, augmented: bool = T
             for i in range(third, 2 * third, 1000)
         ]
     )[:third]
-    makers = (synth.photo, synth.canvas, synth.crop)
-    uploads = [  # small uploads: the pipeline brings every size to the same 28x28
-        makers[i % 3](images[index], 0, rng, side=int(rng.integers(60, 400))).data
-        for i, index in enumerate(picks[2 * third :])
-    ]
-    return np.concatenate([plain, varied, network_inputs(uploads)]).astype(np.float32)
+    uploads = _as_uploads(images, picks[2 * third :], rng)
+    return np.concatenate([plain, varied, uploads]).astype(np.float32)
 
 
 def train_gate(
