@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -329,8 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     seed_flops = model_flops(keras.models.load_model(config.SEED_MODEL))
     report = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}",
+        "machine": bench_uploads.machine(),
         "floor": {
             "peak_gflops": peak,
             "gemm_gflops": rates,

@@ -31,18 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from digitlib import config, data, synth
-from digitlib.serve import BackgroundServer
+from digitlib.serve import CHROMIUM, CHROMIUM_ARGS, BackgroundServer
 
-CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TARGETS = {
     "page_to_upload_button_s": 3.0,
     "upload_to_prediction_ms": 300.0,

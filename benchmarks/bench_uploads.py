@@ -240,6 +240,11 @@ def hostile_files(folder: Path) -> dict:
     return results
 
 
+def machine() -> str:
+    """What the reports say the figures were measured on."""
+    return f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
+
+
 def _median_ms(function, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -361,8 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     project, seed_model = Recognizer.load(), Recognizer.load(SEED_ONNX)
     report = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()} CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}",
+        "machine": machine(),
         "accuracy": accuracy_sets(mnist, counts, project, seed_model),
         "outside_writers": outside_writers(project, seed_model, np.random.default_rng(3)),
         "hostile": hostile_files(Path(args.output)),

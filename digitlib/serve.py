@@ -34,6 +34,18 @@ POOL_SIZE = 2  # preheated kernels waiting for visitors
 WEBSOCKET_MAX_BYTES = 256 * 1024 * 1024  # several 25 MB files in one upload still arrive
 CULL_IDLE_SECONDS = 15 * 60  # a kernel whose page has been idle this long is shut down
 CULL_INTERVAL_SECONDS = 60
+# The browser the tests and the benchmark drive: Debian's chromium (Playwright downloads none).
+# As root in a container, and with no network: no sandbox, no background connections.
+CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def voila_command(port: int = PORT, host: str = HOST, pool_size: int = POOL_SIZE) -> list[str]:

@@ -16,21 +16,10 @@ import numpy as np
 import pytest
 
 from digitlib import config, synth
-from digitlib.serve import BackgroundServer
+from digitlib.serve import CHROMIUM, CHROMIUM_ARGS, BackgroundServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
-# As root in a container, and with no network: no sandbox, no background connections.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = config.RUNS_DIR / "browser"
 TIMEOUT_MS = 30_000
 
