@@ -22,6 +22,8 @@ SMALL_SIDE = 64  # images this small get no extra denoising blur
 MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the paper's level
 TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
 MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digit
+AMBIGUOUS_POLARITY = 0.25  # median this close (x range) to mid-grey: look at the strokes
+ENVELOPE = 2
 RELATIVE_INK = 0.45  # binarisation level, as a fraction of the strongest ink
 # A 28x28 light-on-dark input passes through untouched when it looks like MNIST, measured on
 # 20,000 MNIST training digits: background median 0, 99th-percentile ink >= 0.84, long side of the
@@ -87,10 +89,24 @@ def _work_copy(
 
 
 def detect_polarity(gray: np.ndarray) -> str:
-    """``dark-on-light`` when the typical pixel is nearer the bright end, else ``light-on-dark``."""
+    """``dark-on-light`` when the typical pixel is clearly nearer the bright end, ``light-on-dark``
+    when clearly nearer the dark end; otherwise whichever the strokes show."""
     step = max(1, int(np.sqrt(gray.size / 10_000)))  # about 10,000 pixels are plenty
-    low, median, high = np.percentile(gray[::step, ::step], (1, 50, 99))
-    return "dark-on-light" if median > (low + high) / 2 else "light-on-dark"
+    sample = gray[::step, ::step]
+    low, median, high = np.percentile(sample, (1, 50, 99))
+    middle = (low + high) / 2
+    if abs(median - middle) >= AMBIGUOUS_POLARITY * (high - low):
+        return "dark-on-light" if median > middle else "light-on-dark"
+    # The typical pixel is mid-grey: half the page is in a shadow, or the paper is mid-toned.
+    # Decide by the thin structures instead: dark strokes on lighter ground are what a grey
+    # closing removes, light strokes on darker ground what an opening removes. The edge of a
+    # shadow is removed by neither.
+    size = max(3, (min(sample.shape) // 10) | 1)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    values = sample.astype(np.float32)
+    dark = float((cv2.morphologyEx(values, cv2.MORPH_CLOSE, disc) - values).mean())
+    light = float((values - cv2.morphologyEx(values, cv2.MORPH_OPEN, disc)).mean())
+    return "dark-on-light" if dark >= light else "light-on-dark"
 
 
 def _background(values: np.ndarray) -> np.ndarray:
@@ -108,6 +124,26 @@ def _background(values: np.ndarray) -> np.ndarray:
     size = max(3, (min(small.shape) // 2) | 1)
     small = cv2.medianBlur(_as_uint8(small), size).astype(np.float32) / 255.0
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _envelope(values, ink, dark_ink, background):
+    """The paper level again, now following shadows: a grey-level closing (dark ink) or opening
+    (light ink) with a disc a little wider than the pen, which removes the strokes and keeps
+    every patch of paper wider than them, however sharp its edge."""
+    strong = (ink > RELATIVE_INK * float(ink.max())).astype(np.uint8)
+    if not strong.any():
+        return background
+    # The pen's width: twice the depth of the deepest stroke pixels (a high percentile of the
+    # distance transform), so that a thick pen is not mistaken for paper.
+    depth = cv2.distanceTransform(strong, cv2.DIST_L2, 3)
+    stroke = 2.0 * float(np.percentile(depth[strong > 0], 95))
+    size = int(ENVELOPE * stroke + 3) | 1
+    if size >= min(values.shape) // 2:
+        return background
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    smooth = cv2.GaussianBlur(values, (3, 3), 0)
+    envelope = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE if dark_ink else cv2.MORPH_OPEN, disc)
+    return cv2.GaussianBlur(envelope, (0, 0), size / 4)
 
 
 def _line_mask(mask: np.ndarray) -> np.ndarray:
@@ -144,7 +180,9 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def ink_image(
-    decoded: DecodedImage, keep_stages: bool = False, work_side: int = WORK_SIDE
+    decoded: DecodedImage,
+    keep_stages: bool = False,
+    work_side: int = WORK_SIDE,
 ) -> InkImage:
     """Turn a decoded image into a flattened ink map and a clean candidate-ink mask.
 
@@ -178,6 +216,13 @@ def ink_image(
         else:
             ink = (values - background) / np.maximum(1.0 - background, 0.15)
         ink = np.clip(ink, 0.0, 1.0)
+        if ENVELOPE:
+            background = _envelope(values, ink, dark_ink, background)
+            if dark_ink:
+                ink = (background - values) / np.maximum(background, 0.15)
+            else:
+                ink = (values - background) / np.maximum(1.0 - background, 0.15)
+            ink = np.clip(ink, 0.0, 1.0)
     if keep_stages:
         stages["flattened ink"] = _as_uint8(ink)
 

@@ -240,7 +240,9 @@ class Recognizer:
         back = 1.0 / (ink.work_scale * decoded.scale)
         prepared = [
             preprocess.Preprocessed(network_input, region.scaled(back), ink.polarity, {})
-            for region, network_input in segment.find_digits(ink, self.probabilities)
+            for region, network_input in segment.find_digits(
+                ink, self.probabilities, self.digit_scores
+            )
         ]
         probabilities = self.probabilities(np.stack([item.network_input for item in prepared]))
         digits = [

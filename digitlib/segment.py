@@ -8,7 +8,8 @@ where the classifier reads the pieces best.
 
 from __future__ import annotations
 
-import cv2
+import itertools
+
 import numpy as np
 
 from digitlib.errors import NoDigitFoundError
@@ -18,6 +19,20 @@ MAX_DIGITS = 32
 MAX_CUTS = 12  # candidate cuts per blob
 MAX_PIECES = 3  # a digit may span this many consecutive pieces of an over-cut blob
 DIGIT_COST = 0.3  # log-probability each extra digit must earn (keeps a wide 0 whole)
+GATE_WEIGHT = 0.3
+# Each class's box width over height in MNIST's training digits: mean and spread of its log.
+# A window read as a 6 but as narrow as a 1 is a fragment (half a 0), not a 6. Recomputed from
+# the training set by tests/test_recognizer.py.
+ASPECT_LOG_MEAN = np.array(
+    [-0.108, -0.943, -0.074, -0.24, -0.247, -0.077, -0.333, -0.27, -0.288, -0.403]
+)
+ASPECT_LOG_STD = np.array([0.2, 0.462, 0.222, 0.214, 0.216, 0.263, 0.219, 0.218, 0.224, 0.207])
+ASPECT_WEIGHT = 0.2
+HEIGHT_WEIGHT = 15
+SPECK = 0.2  # a mark whose box is under this fraction of the digits' height is a speck
+NARROW = 0.8  # a blob narrower than this (x its height) is one digit, never cut
+STACK_OVERLAP = 0.5
+JOIN_GAP = -10  # pieces further apart than this (x digit height) are never one digit
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -25,11 +40,20 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
 
 
 def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
-    """Merge components into digit candidates (label lists), sorted left to right."""
+    """Merge components into digit candidates (label lists), sorted left to right.
+
+    Only pieces that are clearly parts of one digit are merged here: one stacked above the other
+    (a 5's detached top) or a short piece close to another (a 7's bar, a broken stroke). Two tall
+    pieces side by side stay apart even when their boxes overlap (a slanted 1 leaning over the 2
+    beside it): whether they are one digit or two is left to the classifier in ``find_digits``.
+    """
     boxes = {label: [int(v) for v in stats[label, :4]] for label in range(1, count)}  # x, y, w, h
     heights = sorted(h for _, _, _, h in boxes.values())
     line_height = heights[len(heights) // 2] if heights else 1
     big_height = max(heights) if heights else 1
+    # Dots much smaller than the digits are specks of dirt or noise, never part of a digit.
+    speck = SPECK * heights[(3 * len(heights)) // 4] if heights else 0
+    boxes = {label: box for label, box in boxes.items() if max(box[2], box[3]) >= speck} or boxes
     groups = [[label] for label in sorted(boxes, key=lambda label: boxes[label][0])]
 
     def extent(group):
@@ -47,8 +71,12 @@ def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
                 ax0, ay0, ax1, ay1 = extent(groups[i])
                 bx0, by0, bx1, by1 = extent(groups[j])
                 narrow = min(ax1 - ax0, bx1 - bx0)
-                stacked = _overlap(ax0, ax1, bx0, bx1) >= 0.5 * narrow
-                small = min(ay1 - ay0, by1 - by0) < 0.45 * max(line_height, 0.6 * big_height)
+                low = min(ay1 - ay0, by1 - by0)
+                stacked = (
+                    _overlap(ax0, ax1, bx0, bx1) >= 0.5 * narrow
+                    and _overlap(ay0, ay1, by0, by1) <= STACK_OVERLAP * low
+                )
+                small = low < 0.45 * max(line_height, 0.6 * big_height)
                 close = max(ax0, bx0) - min(ax1, bx1) <= 0.25 * big_height
                 if stacked or (small and close):
                     groups[i] += groups.pop(j)
@@ -60,10 +88,12 @@ def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
 
     # What is left that is much shorter than the digits, or off their line, is a speck, a dash,
     # a paper-line remnant or a shadow edge, not a digit. Dashes and slivers go first, so that
-    # one long shadow edge cannot pass for the tallest digit.
+    # one long shadow edge cannot pass for the tallest digit; a wide blob as tall as the digits
+    # is touching digits, not a dash.
     def dash(group):
         x0, y0, x1, y1 = extent(group)
-        return (x1 - x0) > 2.5 * (y1 - y0) or (y1 - y0) <= 3
+        flat = (x1 - x0) > 2.5 * (y1 - y0) and (y1 - y0) < 0.6 * big_height
+        return flat or (y1 - y0) <= 3
 
     groups = [group for group in groups if not dash(group)] or groups
     heights = sorted(extent(group)[3] - extent(group)[1] for group in groups)
@@ -128,74 +158,96 @@ def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[
     return sorted(cuts)
 
 
-def segment_blob(
-    ink: InkImage, region: Region, digit_height: float, classify
-) -> list[tuple[Region, np.ndarray]]:
-    """Split a blob into digits, letting the classifier choose among the cuts.
-
-    The blob is over-cut at the valleys of its ink profile; the blob whole and every run of one
-    to three consecutive pieces are candidate digits, scored by the log-probability of their best
-    class, less a cost per digit and penalties for shapes wider or much shorter than a digit.
-    Dynamic programming picks the best sequence (over-segmentation and recognition, as in
-    classic check readers). Returns each digit's region with its network input.
-    """
-    if region.w <= 0.8 * region.h:  # narrower than two digits side by side
-        return [(region, mnist_normalise(ink.ink, region))]
+def _pieces(ink: InkImage, region: Region, digit_height: float) -> list[Region]:
+    """A blob as pieces a digit is made of: itself when narrow, else cut at its ink valleys."""
+    if region.w <= NARROW * region.h:  # narrower than two digits side by side
+        return [region]
     bounds = [0, *_cut_candidates(ink, region, digit_height), region.w]
-    pieces = len(bounds) - 1
-    windows, spans = [], []
-    runs = {(i, j) for i in range(pieces) for j in range(i + 1, min(i + MAX_PIECES, pieces) + 1)}
-    runs.add((0, pieces))  # the blob whole is always a candidate
-    for start, stop in sorted(runs, key=lambda run: (run[1], run[0])):  # by end: DP order
-        window = _columns(region, bounds[start], bounds[stop])
-        if window is not None:
-            windows.append(window)
-            spans.append((start, stop))
-    if not windows:
-        return [(region, mnist_normalise(ink.ink, region))]
-    inputs = np.stack([mnist_normalise(ink.ink, w) for w in windows])
-    probabilities = classify(inputs)
-    best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * pieces
-    for index, ((start, stop), window) in enumerate(zip(spans, windows, strict=True)):
-        aspect = window.w / max(window.h, 1)
-        score = float(np.log(probabilities[index].max() + 1e-9)) - DIGIT_COST
-        score -= 2.0 * max(0.0, aspect - 1.2)
-        # The model reads a fragment (a 9's loop, a 5's bar) confidently as a 0 or a 7: judge
-        # candidates also by height, since every digit on a line is about as tall as the others.
-        score -= 6.0 * max(0.0, 0.7 - window.h / digit_height)
-        total = best[start][0] + score
-        if total > best[stop][0]:
-            best[stop] = (total, [*best[start][1], index])
-    chosen = best[pieces][1]
-    if not chosen:
-        return [(region, mnist_normalise(ink.ink, region))]
-    return [(windows[i], inputs[i]) for i in chosen]
+    pieces = [_columns(region, left, right) for left, right in itertools.pairwise(bounds)]
+    return [piece for piece in pieces if piece is not None] or [region]
 
 
-def find_digits(ink: InkImage, classify) -> list[tuple[Region, np.ndarray]]:
+def _union(pieces: list[Region]) -> Region:
+    if len(pieces) == 1:
+        return pieces[0]
+    mask = np.zeros_like(pieces[0].mask)
+    for piece in pieces:
+        box = (slice(piece.y, piece.y + piece.h), slice(piece.x, piece.x + piece.w))
+        mask[box] |= piece.mask[box]
+    return region_from_mask(mask)
+
+
+def _score(probabilities: np.ndarray, window: Region, digit_height: float) -> float:
+    """How much a window reads like one digit: the log-probability of its best class, less a
+    cost per digit and penalties for shapes wider, or much shorter, than a digit."""
+    aspect = window.w / max(window.h, 1)
+    z = (np.log(aspect) - ASPECT_LOG_MEAN) / ASPECT_LOG_STD
+    z[1] = max(z[1], 0.0)  # a 1 may be as thin as the pen
+    surprise = 0.5 * z**2
+    score = float(np.max(np.log(probabilities + 1e-9) - ASPECT_WEIGHT * surprise)) - DIGIT_COST
+    score -= 2.0 * max(0.0, aspect - 1.2)
+    # The model reads a fragment (a 9's loop, a 5's bar) confidently as a 0 or a 7: judge
+    # candidates also by height, since every digit on a line is about as tall as the others.
+    score -= HEIGHT_WEIGHT * max(0.0, 0.7 - window.h / digit_height)
+    return score
+
+
+def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, np.ndarray]]:
     """The digits of a written number, left to right: each one's region in work-image pixels
     and its 28x28 network input.
 
-    ``classify`` maps (N, 28, 28) network inputs to (N, 10) probabilities; it settles where
-    touching digits are cut.
+    The line is over-segmented: components grouped by ``_groups``, and blobs wide enough to
+    hold touching digits cut at the valleys of their ink profile. Every run of one to
+    ``MAX_PIECES`` consecutive pieces that touch or overlap is a candidate digit; ``classify``
+    (mapping (N, 28, 28) network inputs to (N, 10) probabilities) scores them, and dynamic
+    programming picks the best reading of the whole line (over-segmentation and recognition, as
+    in classic check readers). So touching digits are cut, and a digit written in two strokes
+    side by side (a 4) is joined, where the classifier reads the result best.
     """
+    if len(ink.stats) <= 1:
+        raise NoDigitFoundError("There is no number in this image.")
     labels, stats = ink.labels, ink.stats
     count = len(stats)
-    if count <= 1:
-        raise NoDigitFoundError("There is no number in this image.")
-    regions: list[tuple[Region, np.ndarray]] = []
     groups = _groups(stats, count)
-    heights = [
-        max(stats[g, cv2.CC_STAT_TOP] + stats[g, cv2.CC_STAT_HEIGHT] for g in group)
-        - min(stats[g, cv2.CC_STAT_TOP] for g in group)
-        for group in groups
-    ]
-    digit_height = float(np.median(heights))
+    blobs = []
     for group in groups:
         lookup = np.zeros(count, np.uint8)
         lookup[group] = 1
-        region = region_from_mask(lookup[labels])
-        regions.extend(segment_blob(ink, region, digit_height, classify))
+        blobs.append(region_from_mask(lookup[labels]))
+    digit_height = float(np.median([blob.h for blob in blobs]))
+    owners, pieces = zip(
+        *[(b, piece) for b, blob in enumerate(blobs) for piece in _pieces(ink, blob, digit_height)],
+        strict=True,
+    )
+    if len(pieces) > 3 * MAX_DIGITS:
+        raise NoDigitFoundError(
+            f"This image holds {len(pieces)} separate marks; "
+            f"a number of at most {MAX_DIGITS} digits was expected."
+        )
+    join = JOIN_GAP * digit_height
+    runs = set()
+    for stop in range(1, len(pieces) + 1):
+        for start in range(stop - 1, max(-1, stop - 1 - MAX_PIECES), -1):
+            if owners[start] != owners[stop - 1] and any(
+                b.x - (a.x + a.w) > join for a, b in itertools.pairwise(pieces[start:stop])
+            ):  # pieces of two blobs with space between them: two digits, never one
+                break
+            runs.add((start, stop))
+    for blob in range(len(blobs)):  # each blob whole, however many pieces it was cut into
+        members = [index for index, owner in enumerate(owners) if owner == blob]
+        runs.add((members[0], members[-1] + 1))
+    spans = sorted(runs, key=lambda run: (run[1], run[0]))  # by end: the order DP needs
+    windows = [_union(pieces[start:stop]) for start, stop in spans]
+    inputs = np.stack([mnist_normalise(ink.ink, window) for window in windows])
+    probabilities = classify(inputs)
+    gate = digitness(inputs) if digitness is not None else np.ones(len(inputs))
+    best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * len(pieces)
+    for index, ((start, stop), window) in enumerate(zip(spans, windows, strict=True)):
+        total = best[start][0] + _score(probabilities[index], window, digit_height)
+        total += GATE_WEIGHT * float(np.log(gate[index] + 1e-6))
+        if total > best[stop][0]:
+            best[stop] = (total, [*best[start][1], index])
+    regions = [(windows[i], inputs[i]) for i in best[len(pieces)][1]]
     if len(regions) > MAX_DIGITS:
         raise NoDigitFoundError(
             f"This image holds {len(regions)} separate marks; "

@@ -55,9 +55,9 @@ def test_realistic_uploads_are_recognised(recognizer, test_digits, kind, bar):
 def test_numbers_are_read_left_to_right(recognizer, test_digits):
     samples = synth.make_set("number", *test_digits, count=40, seed=12)
     exact = [recognizer.read_number(sample.data).text == sample.label for sample in samples]
-    assert (
-        np.mean(exact) >= 0.7
-    )  # measured 72.5% on this seed; the benchmark tracks the real figure
+    # Measured 87.5% on this seed (72.5% before the line-wide segmentation); the benchmark
+    # tracks the real figure on 300 numbers.
+    assert np.mean(exact) >= 0.8
 
 
 def test_prediction_fields(recognizer, test_digits):
