@@ -10,7 +10,9 @@ Training data (never the evaluation data):
   lined digits still count as digits;
 * not digits: letters drawn with OpenCV's Hershey fonts (``TRAIN_FONTS``), random scribbles,
   geometric shapes and ink clutter, each rendered as an image and normalised by the serving
-  pipeline itself, exactly as an upload would be.
+  pipeline itself, exactly as an upload would be; and two MNIST training digits touching or
+  overlapping, normalised as one (``pairs``), so that the reader of numbers
+  (:mod:`digitlib.segment`) can tell one digit from two it has failed to cut apart.
 
 Evaluation (:func:`evaluation_negatives`) uses *other* fonts (``HELD_OUT_FONTS``), other seeds,
 and phone photos of letters and scribbles made by :mod:`digitlib.synth`. Letters that
@@ -160,6 +162,42 @@ def network_inputs(images: list[np.ndarray]) -> np.ndarray:
     return np.stack(out).astype(np.float32) if out else np.zeros((0, 28, 28), np.float32)
 
 
+def _ink_columns(digit: np.ndarray) -> tuple[int, int]:
+    columns = np.nonzero(digit.max(axis=0) > 0.3)[0]
+    return (int(columns[0]), int(columns[-1]) + 1) if len(columns) else (0, digit.shape[1])
+
+
+def pairs(images: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` network inputs that each hold two digits touching or overlapping, normalised
+    as one: what a reader of numbers sees when it fails to cut two digits apart. Built from
+    the MNIST ``images`` given (training digits for training, test digits for measuring)."""
+    rng = np.random.default_rng([seed, 11])
+    out = np.zeros((count, 28, 28), np.float32)
+    for n in range(count):
+        first, second = (
+            images[int(i)].astype(np.float32) / 255.0 for i in rng.integers(len(images), size=2)
+        )
+        _, first_right = _ink_columns(first)
+        second_left, _ = _ink_columns(second)
+        gap = int(rng.integers(-8, 3))  # from a third of a digit overlapping to barely apart
+        shift = first_right + gap - second_left
+        rise = int(rng.integers(-3, 4))
+        canvas = np.zeros((40, 28 + max(shift, 0) + 12), np.float32)
+        canvas[6:34, 6 : 6 + 28] = first
+        top, left = 6 + rise, 6 + max(shift, 0)
+        canvas[top : top + 28, left : left + 28] = np.maximum(
+            canvas[top : top + 28, left : left + 28], second
+        )
+        canvas = cv2.resize(canvas, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_LINEAR)
+        mask = (canvas > 0.3).astype(np.uint8)
+        ys, xs = np.nonzero(mask)
+        region = preprocess.Region(
+            int(xs.min()), int(ys.min()), int(np.ptp(xs)) + 1, int(np.ptp(ys)) + 1, mask
+        )
+        out[n] = preprocess.mnist_normalise(canvas, region)
+    return out
+
+
 def training_negatives(count: int, seed: int = 0) -> np.ndarray:
     """``count`` non-digit network inputs for training: letters in ``TRAIN_FONTS``, scribbles,
     shapes and clutter in equal parts."""
@@ -270,7 +308,7 @@ def train_gate(
 
     keras.utils.set_random_seed(seed)
     yes = positives(digit_images, count, seed)
-    no = training_negatives(count, seed)
+    no = np.concatenate([training_negatives(count, seed), pairs(digit_images, count // 4, seed)])
     log(f"gate: {len(yes):,} digits, {len(no):,} non-digits")
     x = np.concatenate([yes, no])[..., None]
     y = np.concatenate([np.ones(len(yes)), np.zeros(len(no))]).astype(np.float32)

@@ -23,7 +23,7 @@ MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the pa
 TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
 MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digit
 AMBIGUOUS_POLARITY = 0.25  # median this close (x range) to mid-grey: look at the strokes
-ENVELOPE = 2
+ENVELOPE = 2  # the shadow-following paper level is this many pen widths wide (0: off)
 RELATIVE_INK = 0.45  # binarisation level, as a fraction of the strongest ink
 # A 28x28 light-on-dark input passes through untouched when it looks like MNIST, measured on
 # 20,000 MNIST training digits: background median 0, 99th-percentile ink >= 0.84, long side of the
@@ -128,8 +128,8 @@ def _background(values: np.ndarray) -> np.ndarray:
 
 def _envelope(values, ink, dark_ink, background):
     """The paper level again, now following shadows: a grey-level closing (dark ink) or opening
-    (light ink) with a disc a little wider than the pen, which removes the strokes and keeps
-    every patch of paper wider than them, however sharp its edge."""
+    (light ink) a little wider than the pen, which removes the strokes and keeps every patch of
+    paper wider than them, however sharp its edge."""
     strong = (ink > RELATIVE_INK * float(ink.max())).astype(np.uint8)
     if not strong.any():
         return background
@@ -140,10 +140,11 @@ def _envelope(values, ink, dark_ink, background):
     size = int(ENVELOPE * stroke + 3) | 1
     if size >= min(values.shape) // 2:
         return background
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    # A square, not a disc: it keeps straight shadow edges just as well, at a tenth of the cost.
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     smooth = cv2.GaussianBlur(values, (3, 3), 0)
-    envelope = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE if dark_ink else cv2.MORPH_OPEN, disc)
-    return cv2.GaussianBlur(envelope, (0, 0), size / 4)
+    envelope = cv2.morphologyEx(smooth, cv2.MORPH_CLOSE if dark_ink else cv2.MORPH_OPEN, square)
+    return cv2.blur(envelope, (size // 2 | 1, size // 2 | 1))
 
 
 def _line_mask(mask: np.ndarray) -> np.ndarray:
