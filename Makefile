@@ -59,6 +59,7 @@ bench: $(STAMP) data $(CHROMIUM) ## Seed vs digitlib side by side, uploads, the 
 	$(BIN)/python benchmarks/bench_all.py
 	$(BIN)/python benchmarks/bench_uploads.py
 	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python benchmarks/bench_dashboard.py
+	$(BIN)/python benchmarks/readme_tables.py
 
 .PHONY: lab
 lab: $(STAMP) ## Open the notebooks in JupyterLab

@@ -22,7 +22,7 @@ SMALL_SIDE = 64  # images this small get no extra denoising blur
 MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the paper's level
 TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
 MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digit
-AMBIGUOUS_POLARITY = 0.25  # median this close (x range) to mid-grey: look at the strokes
+AMBIGUOUS_POLARITY = 0.1  # median this close (x range) to mid-grey: look at the strokes
 ENVELOPE = 2  # the shadow-following paper level is this many pen widths wide (0: off)
 RELATIVE_INK = 0.45  # binarisation level, as a fraction of the strongest ink
 # A 28x28 light-on-dark input passes through untouched when it looks like MNIST, measured on
@@ -95,12 +95,12 @@ def detect_polarity(gray: np.ndarray) -> str:
     sample = gray[::step, ::step]
     low, median, high = np.percentile(sample, (1, 50, 99))
     middle = (low + high) / 2
-    if abs(median - middle) >= AMBIGUOUS_POLARITY * (high - low):
+    if abs(median - middle) >= AMBIGUOUS_POLARITY * (high - low) or min(gray.shape) < SMALL_SIDE:
         return "dark-on-light" if median > middle else "light-on-dark"
     # The typical pixel is mid-grey: half the page is in a shadow, or the paper is mid-toned.
     # Decide by the thin structures instead: dark strokes on lighter ground are what a grey
     # closing removes, light strokes on darker ground what an opening removes. The edge of a
-    # shadow is removed by neither.
+    # shadow is removed by neither. (A small crop has too few pixels across a stroke for this.)
     size = max(3, (min(sample.shape) // 10) | 1)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     values = sample.astype(np.float32)

@@ -76,3 +76,15 @@ def test_readme_shows_the_measured_dashboard_benchmark_and_screenshot():
         assert line in readme, line
     assert "(reports/figures/dashboard.png)" in readme
     assert (config.FIGURES_DIR / "dashboard.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_readme_generated_blocks_are_the_reports():
+    # `make bench` ends with benchmarks/readme_tables.py, which copies each report into its block.
+    readme = (config.ROOT / "README.md").read_text()
+    blocks = dict(
+        re.findall(r"<!-- ([a-z_]+): generated -->\n(.*?)<!-- /\1 -->", readme, flags=re.S)
+    )
+    assert {"uploads", "dashboard", "robustness", "gate", "benchmarks"} <= set(blocks)
+    for name, body in blocks.items():
+        report = (config.REPORTS_DIR / f"{name}.md").read_text().strip() + "\n"
+        assert body == report, f"README block {name} differs from reports/{name}.md"
