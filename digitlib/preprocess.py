@@ -126,6 +126,15 @@ def _background(values: np.ndarray) -> np.ndarray:
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _ink_against(values: np.ndarray, background: np.ndarray, dark_ink: bool) -> np.ndarray:
+    """Ink strength (0 = paper, 1 = full ink) of each pixel against the paper level."""
+    if dark_ink:
+        ink = (background - values) / np.maximum(background, 0.15)
+    else:
+        ink = (values - background) / np.maximum(1.0 - background, 0.15)
+    return np.clip(ink, 0.0, 1.0)
+
+
 def _envelope(values, ink, dark_ink, background):
     """The paper level again, now following shadows: a grey-level closing (dark ink) or opening
     (light ink) a little wider than the pen, which removes the strokes and keeps every patch of
@@ -181,9 +190,7 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def ink_image(
-    decoded: DecodedImage,
-    keep_stages: bool = False,
-    work_side: int = WORK_SIDE,
+    decoded: DecodedImage, keep_stages: bool = False, work_side: int = WORK_SIDE
 ) -> InkImage:
     """Turn a decoded image into a flattened ink map and a clean candidate-ink mask.
 
@@ -212,18 +219,9 @@ def ink_image(
             # window can see past; its background is no lighter than the darker part of its border.
             ring = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
             background = np.minimum(background, float(np.percentile(ring, 10)))
-        if dark_ink:
-            ink = (background - values) / np.maximum(background, 0.15)
-        else:
-            ink = (values - background) / np.maximum(1.0 - background, 0.15)
-        ink = np.clip(ink, 0.0, 1.0)
+        ink = _ink_against(values, background, dark_ink)
         if ENVELOPE:
-            background = _envelope(values, ink, dark_ink, background)
-            if dark_ink:
-                ink = (background - values) / np.maximum(background, 0.15)
-            else:
-                ink = (values - background) / np.maximum(1.0 - background, 0.15)
-            ink = np.clip(ink, 0.0, 1.0)
+            ink = _ink_against(values, _envelope(values, ink, dark_ink, background), dark_ink)
     if keep_stages:
         stages["flattened ink"] = _as_uint8(ink)
 

@@ -19,20 +19,19 @@ MAX_DIGITS = 32
 MAX_CUTS = 12  # candidate cuts per blob
 MAX_PIECES = 3  # a digit may span this many consecutive pieces of an over-cut blob
 DIGIT_COST = 0.3  # log-probability each extra digit must earn (keeps a wide 0 whole)
-GATE_WEIGHT = 0.3
+GATE_WEIGHT = 0.3  # weight of the gate's log "one digit" score (it refuses touching pairs)
 # Each class's box width over height in MNIST's training digits: mean and spread of its log.
 # A window read as a 6 but as narrow as a 1 is a fragment (half a 0), not a 6. Recomputed from
-# the training set by tests/test_recognizer.py.
+# the training set by tests/test_segment.py.
 ASPECT_LOG_MEAN = np.array(
     [-0.108, -0.943, -0.074, -0.24, -0.247, -0.077, -0.333, -0.27, -0.288, -0.403]
 )
 ASPECT_LOG_STD = np.array([0.2, 0.462, 0.222, 0.214, 0.216, 0.263, 0.219, 0.218, 0.224, 0.207])
-ASPECT_WEIGHT = 0.2
-HEIGHT_WEIGHT = 15
+ASPECT_WEIGHT = 0.2  # weight of that aspect prior's log-likelihood
+HEIGHT_WEIGHT = 15  # penalty per digit height a window falls short of 0.7 of the line's digits
 SPECK = 0.2  # a mark whose box is under this fraction of the digits' height is a speck
 NARROW = 0.8  # a blob narrower than this (x its height) is one digit, never cut
-STACK_OVERLAP = 0.5
-JOIN_GAP = -10  # pieces further apart than this (x digit height) are never one digit
+STACK_OVERLAP = 0.5  # pieces overlapping in height by at most this are stacked, one digit
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -45,7 +44,7 @@ def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
     Only pieces that are clearly parts of one digit are merged here: one stacked above the other
     (a 5's detached top) or a short piece close to another (a 7's bar, a broken stroke). Two tall
     pieces side by side stay apart even when their boxes overlap (a slanted 1 leaning over the 2
-    beside it): whether they are one digit or two is left to the classifier in ``find_digits``.
+    beside it).
     """
     boxes = {label: [int(v) for v in stats[label, :4]] for label in range(1, count)}  # x, y, w, h
     heights = sorted(h for _, _, _, h in boxes.values())
@@ -197,12 +196,13 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
     and its 28x28 network input.
 
     The line is over-segmented: components grouped by ``_groups``, and blobs wide enough to
-    hold touching digits cut at the valleys of their ink profile. Every run of one to
-    ``MAX_PIECES`` consecutive pieces that touch or overlap is a candidate digit; ``classify``
-    (mapping (N, 28, 28) network inputs to (N, 10) probabilities) scores them, and dynamic
-    programming picks the best reading of the whole line (over-segmentation and recognition, as
-    in classic check readers). So touching digits are cut, and a digit written in two strokes
-    side by side (a 4) is joined, where the classifier reads the result best.
+    hold touching digits cut at the valleys of their ink profile. Each blob whole, and every run
+    of one to ``MAX_PIECES`` consecutive pieces of one blob, is a candidate digit; ``classify``
+    (mapping (N, 28, 28) network inputs to (N, 10) probabilities) and ``digitness`` (the gate's
+    "is this one digit" score, optional) score them, and dynamic programming picks the best
+    reading of the whole line (over-segmentation and recognition, as in classic check readers).
+    Joining pieces of two blobs (a 4 written in two strokes) was tried and read fewer numbers
+    right: broken strokes are merged by ``_groups`` instead.
     """
     if len(ink.stats) <= 1:
         raise NoDigitFoundError("There is no number in this image.")
@@ -224,15 +224,12 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
             f"This image holds {len(pieces)} separate marks; "
             f"a number of at most {MAX_DIGITS} digits was expected."
         )
-    join = JOIN_GAP * digit_height
-    runs = set()
-    for stop in range(1, len(pieces) + 1):
-        for start in range(stop - 1, max(-1, stop - 1 - MAX_PIECES), -1):
-            if owners[start] != owners[stop - 1] and any(
-                b.x - (a.x + a.w) > join for a, b in itertools.pairwise(pieces[start:stop])
-            ):  # pieces of two blobs with space between them: two digits, never one
-                break
-            runs.add((start, stop))
+    runs = {
+        (start, stop)
+        for stop in range(1, len(pieces) + 1)
+        for start in range(max(0, stop - MAX_PIECES), stop)
+        if owners[start] == owners[stop - 1]
+    }
     for blob in range(len(blobs)):  # each blob whole, however many pieces it was cut into
         members = [index for index, owner in enumerate(owners) if owner == blob]
         runs.add((members[0], members[-1] + 1))
