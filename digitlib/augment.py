@@ -32,6 +32,10 @@ class AugmentConfig:
     impulse: float = 0.0  # probability of salt-and-pepper pixels (up to 6% of them)
     lines: float = 0.0  # probability of one or two stray strokes, solid or dotted, across it
     lighting: float = 0.0  # probability of low contrast, a lifted background and uneven fog
+    motion: float = 0.0  # probability of a straight motion blur (camera shake), 2-9 pixels long
+    jitter: float = 0.0  # probability of frosted-glass blur: every pixel moved up to 2 px
+    outline: float = 0.0  # probability of keeping only the strokes' outlines (an edge detector)
+    bold: float = 0.0  # probability of a heavy marker: strokes 2-6 pixels wider
 
     @classmethod
     def from_dict(cls, values: dict | None) -> AugmentConfig:
@@ -129,6 +133,15 @@ class _PerImage(keras.layers.Layer):
         super().__init__(**kwargs)
         self.probability = probability
         self.seed = seed
+
+    def _on_some(self, images, transform):
+        """``transform`` run on the drawn images only (gathered, then scattered back): the
+        costly transforms touch a tenth of a batch instead of all of it and a selection."""
+        if self.probability <= 0:
+            return images
+        draw = tf.random.uniform([tf.shape(images)[0]], seed=_op_seed(self.seed, 0))
+        chosen = tf.where(draw < self.probability)
+        return tf.tensor_scatter_nd_update(images, chosen, transform(tf.gather_nd(images, chosen)))
 
 
 class StrokeThickness(_PerImage):
@@ -266,6 +279,80 @@ class Lighting(_PerImage):
         return tf.where(apply, tf.clip_by_value(lit, 0.0, 1.0), images)
 
 
+def _uniform(layer, shape, low, high, index):
+    return tf.random.uniform(shape, low, high, seed=_op_seed(layer.seed, index))
+
+
+class MotionBlur(_PerImage):
+    """With the given probability per image, average it along a straight path of 2-9 pixels at
+    a random angle, as a shaken camera or a moving page smears the strokes."""
+
+    taps = 9
+
+    def _transform(self, images):
+        batch, size = tf.shape(images)[0], images.shape[1]
+        angle = _uniform(self, [batch, 1, 1], 0.0, np.pi, 1)
+        length = _uniform(self, [batch, 1, 1], 2.0, 9.0, 2)
+        total = tf.zeros_like(images)
+        for t in np.linspace(-0.5, 0.5, self.taps, dtype=np.float32):
+            dx = tf.broadcast_to(t * length * tf.cos(angle), [batch, size, size])
+            dy = tf.broadcast_to(t * length * tf.sin(angle), [batch, size, size])
+            total += _bilinear_warp(images, dx, dy)
+        return total / self.taps
+
+    def call(self, images, training=True):
+        return self._on_some(images, self._transform) if training else images
+
+
+class GlassJitter(_PerImage):
+    """With the given probability per image, frosted glass: each pixel taken from up to 2
+    pixels away in a random direction (independently per pixel), then softened a little."""
+
+    def _transform(self, images):
+        batch, size = tf.shape(images)[0], images.shape[1]
+        reach = _uniform(self, [batch, 1, 1], 0.8, 2.0, 1)
+        dx = _uniform(self, [batch, size, size], -1.0, 1.0, 2) * reach
+        dy = _uniform(self, [batch, size, size], -1.0, 1.0, 3) * reach
+        kernel = np.outer([0.25, 0.5, 0.25], [0.25, 0.5, 0.25]).astype(np.float32)
+        return tf.nn.conv2d(
+            _bilinear_warp(images, dx, dy), tf.constant(kernel[:, :, None, None]), 1, "SAME"
+        )
+
+    def call(self, images, training=True):
+        return self._on_some(images, self._transform) if training else images
+
+
+class Outline(_PerImage):
+    """With the given probability per image, keep the outline of every stroke (its
+    morphological gradient, as an edge detector sees it) and a faded trace of its inside."""
+
+    def _transform(self, images):
+        soft = tf.nn.avg_pool2d(images, 2, 1, "SAME")  # edges of a lightly smoothed digit
+        gradient = tf.nn.max_pool2d(soft, 3, 1, "SAME") + tf.nn.max_pool2d(-soft, 3, 1, "SAME")
+        peak = tf.reduce_max(gradient, axis=[1, 2, 3], keepdims=True)
+        edges = tf.clip_by_value(gradient / tf.maximum(peak, 1e-3) * 1.4 - 0.2, 0.0, 1.0)
+        inside = _uniform(self, [tf.shape(images)[0], 1, 1, 1], 0.0, 0.5, 1) * images
+        return tf.maximum(edges, inside)
+
+    def call(self, images, training=True):
+        return self._on_some(images, self._transform) if training else images
+
+
+class BoldStrokes(_PerImage):
+    """With the given probability per image, a heavy marker: one to three rounds of 3x3 grey
+    dilation (strokes 2-6 pixels wider), the last one partial."""
+
+    def _transform(self, images):
+        rounds = _uniform(self, [tf.shape(images)[0], 1, 1, 1], 1.0, 3.0, 1)
+        for step in range(3):
+            grown = tf.nn.max_pool2d(images, 3, 1, "SAME")
+            images = images + tf.clip_by_value(rounds - step, 0.0, 1.0) * (grown - images)
+        return images
+
+    def call(self, images, training=True):
+        return self._on_some(images, self._transform) if training else images
+
+
 def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
     """The augmentation pipeline for ``config`` as a Keras model of preprocessing layers."""
     fill = {"fill_mode": "constant", "fill_value": 0.0}  # MNIST background is black
@@ -284,8 +371,16 @@ def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
         layers.append(ElasticDistortion(config.elastic, config.elastic_sigma, seed=seed + 4))
     if config.thickness > 0:
         layers.append(StrokeThickness(config.thickness, seed=seed + 5))
+    if config.bold > 0:
+        layers.append(BoldStrokes(config.bold, seed=seed + 14))
+    if config.outline > 0:
+        layers.append(Outline(config.outline, seed=seed + 13))
     if config.blur > 0:
         layers.append(MildBlur(config.blur, seed=seed + 6))
+    if config.motion > 0:
+        layers.append(MotionBlur(config.motion, seed=seed + 11))
+    if config.jitter > 0:
+        layers.append(GlassJitter(config.jitter, seed=seed + 12))
     if config.lines > 0:
         layers.append(StrayLines(config.lines, seed=seed + 8))
     if config.lighting > 0:

@@ -453,14 +453,10 @@ def _mnist_like(values: np.ndarray, mask: np.ndarray, sizes: tuple[int, int]) ->
 
 
 def is_mnist_style(decoded: DecodedImage) -> bool:
-    """A 28x28 light-on-dark gray image is already what the network expects."""
+    """A 28x28 gray image is a network input already: MNIST's size, in either polarity (a dark
+    digit on a light ground is the same input inverted)."""
     pixels = decoded.pixels
-    return (
-        pixels.shape[:2] == (28, 28)
-        and pixels.ndim == 2
-        and decoded.alpha is None
-        and (detect_polarity(pixels) == "light-on-dark")
-    )
+    return pixels.shape[:2] == (28, 28) and pixels.ndim == 2 and decoded.alpha is None
 
 
 @dataclass
@@ -476,9 +472,11 @@ class Preprocessed:
 def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed:
     """The full single-digit path; raises :class:`NoDigitFoundError` when there is no digit."""
     if is_mnist_style(decoded):
-        network_input = restore_mnist_style(decoded.pixels)
+        polarity = detect_polarity(decoded.pixels)
+        pixels = decoded.pixels if polarity == "light-on-dark" else 255 - decoded.pixels
+        network_input = restore_mnist_style(pixels)
         stages = {"network input": _as_uint8(network_input)} if keep_stages else {}
-        return Preprocessed(network_input, (0, 0, 28, 28), "light-on-dark", stages)
+        return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages)
     ink = ink_image(decoded, keep_stages)
     region = find_digit(ink)
     network_input = mnist_normalise(ink.ink, region)
