@@ -21,6 +21,10 @@ ALONE = {
     "impulse": augment.AugmentConfig(**{**OFF, "impulse": 1.0}),
     "lines": augment.AugmentConfig(**{**OFF, "lines": 1.0}),
     "lighting": augment.AugmentConfig(**{**OFF, "lighting": 1.0}),
+    "motion": augment.AugmentConfig(**{**OFF, "motion": 1.0}),
+    "jitter": augment.AugmentConfig(**{**OFF, "jitter": 1.0}),
+    "outline": augment.AugmentConfig(**{**OFF, "outline": 1.0}),
+    "bold": augment.AugmentConfig(**{**OFF, "bold": 1.0}),
 }
 
 
@@ -44,8 +48,8 @@ def test_each_transform_changes_images_but_keeps_the_digit(digits, name):
         assert 0.3 < changed.mean() < 0.7
     else:
         assert changed.mean() > 0.85, f"{name} left most images untouched"
-    if name == "lighting":
-        return  # it lifts the whole background on purpose (see the test below)
+    if name in ("lighting", "bold", "outline"):
+        return  # they add ink on purpose: a lifted ground, wide strokes, a ring on both sides
     # Nothing may wipe a digit out or flood the frame: ink stays within a factor of ~2.
     ratio = _ink(out) / _ink(base)
     assert ratio.min() > 0.4 and ratio.max() < 3.0, (name, ratio.min(), ratio.max())
@@ -108,3 +112,36 @@ def test_stray_lines_add_ink_and_lighting_lifts_the_background(digits):
     lit = augment.augment_images(digits, ALONE["lighting"], seed=4)
     corners = lit[:, :3, :3, 0].reshape(len(lit), -1).mean(axis=1)
     assert (corners > 0.02).mean() > 0.5, "the black MNIST background is lifted"
+
+
+def test_bold_strokes_widen_every_digit_and_outlines_hollow_them(digits):
+    base = augment.to_float(digits)
+    bold = augment.augment_images(digits, ALONE["bold"], seed=5)
+    ratio = _ink(bold) / _ink(base)
+    assert ratio.min() > 1.3 and np.median(ratio) > 1.8, (ratio.min(), np.median(ratio))
+    outlined = augment.augment_images(digits, ALONE["outline"], seed=5)
+    # The middle of a stroke (ink all around it) fades; the ring around it lights up.
+    core = np.asarray(_erode(base))[..., 0] > 0.9
+    assert outlined[..., 0][core].mean() < 0.6 * base[..., 0][core].mean()
+    ring = (base[..., 0] < 0.05) & (np.asarray(_dilate(base))[..., 0] > 0.9)
+    assert outlined[..., 0][ring].mean() > 0.3
+
+
+def _dilate(images):
+    import tensorflow as tf
+
+    return tf.nn.max_pool2d(images, 3, 1, "SAME")
+
+
+def _erode(images):
+    return -_dilate(-images)
+
+
+def test_motion_blur_and_glass_jitter_only_touch_the_drawn_share(digits):
+    base = augment.to_float(digits)
+    for name in ("motion", "jitter", "outline", "bold"):
+        config = augment.AugmentConfig(**{**OFF, name: 0.3})
+        out = augment.augment_images(digits, config, seed=6)
+        changed = np.abs(out - base).reshape(len(out), -1).max(axis=1) > 1e-6
+        assert 0.1 < changed.mean() < 0.55, (name, changed.mean())
+        np.testing.assert_array_equal(out[~changed], base[~changed])

@@ -45,6 +45,18 @@ def test_mnist_test_digits_as_arrays(recognizer, test_digits):
         recognizer.predict_many(list(images[:5]) + scribbles)
 
 
+def test_a_28x28_digit_is_read_in_either_polarity(recognizer, test_digits):
+    images, labels = test_digits
+    dark_on_light = [255 - image for image in images[:300]]
+    answers = recognizer.predict_many(dark_on_light, errors="return")
+    assert np.mean([getattr(a, "digit", -1) for a in answers] == labels[:300]) >= 0.98
+    assert {a.polarity for a in answers if hasattr(a, "polarity")} == {"dark-on-light"}
+    # The same digits light on dark (as MNIST stores them) give the same network input.
+    plain = recognizer.predict_many(list(images[:20]))
+    for flipped, original in zip(answers[:20], plain, strict=True):
+        np.testing.assert_allclose(flipped.network_input, original.network_input, atol=1e-6)
+
+
 @pytest.mark.parametrize(("kind", "bar"), [("photo", 0.95), ("canvas", 0.97), ("crop", 0.97)])
 def test_realistic_uploads_are_recognised(recognizer, test_digits, kind, bar):
     # The benchmark measures thousands; here a seeded sample guards against regressions.
