@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from digitlib import augment as augment_lib
+from digitlib import config as project
 from digitlib import model as model_lib
 from digitlib.data import MNIST, validation_split
 
@@ -41,6 +42,9 @@ class TrainConfig:
     # augmentation shifts the batch statistics (lifted backgrounds, noise), and inference sees
     # clean or pipeline-cleaned digits. Training itself uses batch statistics and is unchanged.
     clean_batchnorm: bool = False
+    # Start from this saved Keras model instead of fresh weights (a second stage: a model trained
+    # on clean digits fine-tuned on corruption-style augmentation). Relative to the repository.
+    init_model: str = ""
 
     def __post_init__(self):
         if isinstance(self.augment, dict):
@@ -198,6 +202,11 @@ class EpochLog(keras.callbacks.Callback):
         )
 
 
+def _resolve(path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else project.ROOT / candidate
+
+
 def train(
     config: TrainConfig,
     mnist: MNIST,
@@ -230,7 +239,10 @@ def train(
     strategy = make_strategy(config.distribute)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        network = model_lib.build(config.architecture)
+        if config.init_model:
+            network = keras.models.load_model(_resolve(config.init_model))
+        else:
+            network = model_lib.build(config.architecture)
         optimizer = keras.optimizers.Adam(learning_rate=_learning_rate(config, steps_per_epoch))
         network.compile(
             optimizer=optimizer,
@@ -285,3 +297,26 @@ def train(
         train_seconds=seconds,
         config=config,
     )
+
+
+def weight_space_mix(
+    base: keras.Model, tuned: keras.Model, alpha: float, images: np.ndarray, seed: int = 0
+) -> keras.Model:
+    """``(1 - alpha) * base + alpha * tuned``, weight by weight, with BatchNorm statistics
+    re-estimated on ``images`` (clean training digits).
+
+    A weight-space ensemble of a model and its own fine-tuned copy (WiSE-FT, Wortsman et al.,
+    2022): the fine-tuned copy is robust to corruption but a little less accurate on clean
+    digits; the mix keeps most of both at the cost of one network.
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    base_weights, tuned_weights = base.get_weights(), tuned.get_weights()
+    if [w.shape for w in base_weights] != [w.shape for w in tuned_weights]:
+        raise ValueError("the two models must have the same architecture")
+    mixed = keras.models.clone_model(tuned)
+    mixed.set_weights(
+        [(1 - alpha) * b + alpha * t for b, t in zip(base_weights, tuned_weights, strict=True)]
+    )
+    refresh_batchnorm(mixed, images, seed=seed)
+    return mixed

@@ -61,8 +61,16 @@ def test_pipeline_writes_models_figures_and_metrics(smoke_run):
         assert sidecar["metrics"]["test_accuracy"] == values["test_accuracy"]
         assert values["onnx_test_accuracy"] == pytest.approx(values["test_accuracy"], abs=2e-4)
         assert (folder / "models" / f"{name}.md").is_file()
+    # Two stages: the clean model, then its fine-tuned copy mixed with it (the committed weights).
+    smoke = pipeline.load_params("smoke")
+    stage1 = json.loads((folder / "reports" / "history_digit_cnn_clean.json").read_text())
+    assert len(stage1["history"]["loss"]) == smoke["epochs"]
     history = json.loads((folder / "reports" / "history_digit_cnn.json").read_text())
-    assert len(history["history"]["loss"]) == pipeline.load_params("smoke")["epochs"]
+    assert len(history["history"]["loss"]) == smoke["finetune_epochs"]
+    sidecar = json.loads((folder / "models" / "digit_cnn.json").read_text())
+    assert sidecar["training"]["config"]["init_model"].endswith("digit_cnn_clean.keras")
+    assert sidecar["stages"]["finetune_alpha"] == smoke["wise_alpha"]
+    assert (folder / "models" / "digit_cnn_clean.onnx").is_file()
 
 
 def test_nbval_rechecks_the_marked_outputs(smoke_run):
