@@ -38,7 +38,7 @@ MNIST_CENTRE = (12.5, 15.5)
 WIDE_STROKE = 5.5  # wider than any MNIST stroke: a marker or a bled scan, eroded back to ...
 THINNED_STROKE = 4.5  # ... this width (MNIST's widest tenth)
 FAINT_STROKE = 0.12  # ink this faint still belongs to a stroke when it touches one
-STREAK_SPAN = 24  # lit pixels in one row or column of 28: a streak across the image
+STREAK_SPAN = 14  # lit pixels in one row or column of 28, both ends included: a streak
 NOISY_BACKGROUND = 0.12  # this share of the background lit: sensor noise, cleared away
 
 
@@ -422,16 +422,19 @@ def ring_polarity(pixels: np.ndarray) -> str:
 
 
 def _erase_streaks(values: np.ndarray) -> np.ndarray:
-    """A row or column lit nearly edge to edge (a scanner streak, a ruled line, a fold) is no
-    MNIST stroke, which spans at most 20 of the 28 pixels: it is painted over from the rows (or
+    """A row or column lit from edge to edge (a scanner streak, a ruled line, a fold) is no
+    MNIST stroke, which keeps 4 pixels from the edges: it is painted over from the rows (or
     columns) beside it."""
     for axis in (0, 1):
         work = values if axis == 0 else values.T
-        counts = np.count_nonzero(work > 0.5, axis=1)
-        # A streak is thin: the rows two away from it are far less lit (a bold digit is not).
+        lit_pixels = work > 0.5
+        counts = np.count_nonzero(lit_pixels, axis=1)
+        # Lit at both ends (MNIST's digit keeps 4 pixels from every edge), along most of its
+        # length, and thin: the lines two away are far less lit (a bold digit's are not).
+        ends = lit_pixels[:, :2].any(axis=1) & lit_pixels[:, -2:].any(axis=1)
         padded = np.pad(counts, 2)
         beside = np.maximum(padded[:-4], padded[4:])
-        lit = (counts >= STREAK_SPAN) & (beside <= counts - 6)
+        lit = ends & (counts >= STREAK_SPAN) & (beside <= counts - 6)
         if not lit.any() or lit.all():
             continue
         work = work.copy()

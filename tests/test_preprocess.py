@@ -147,3 +147,30 @@ def test_lifted_background_faint_ink_and_off_centre_digits_are_restored(mnist):
     for name in ("brightness", "low_contrast", "translate", "scale", "impulse_noise"):
         before, after = error(name)
         assert after < 0.6 * before, (name, before, after)
+
+
+def test_streaks_background_noise_and_bold_strokes_are_repaired(mnist):
+    # A 28x28 input keeps its digit but loses what MNIST never has: a line lit from edge to
+    # edge, lit background noise, strokes wider than any MNIST stroke.
+    from digitlib import corruptions
+    from digitlib.preprocess import restore_mnist_style
+
+    originals = mnist.x_test[:200].astype(np.float32) / 255
+    for name, severity in (("stripe", 2), ("gaussian_noise", 2), ("thick", 5)):
+        corrupted = corruptions.corrupt(mnist.x_test[:200], name, severity, seed=3)
+        restored = np.stack([restore_mnist_style(image) for image in corrupted])
+        before = np.abs(corrupted.astype(np.float32) / 255 - originals).mean()
+        after = np.abs(restored - originals).mean()
+        assert after < 0.6 * before, (name, before, after)
+
+
+def test_a_bold_28x28_digit_keeps_its_polarity(mnist):
+    # Ink covering most of the square: the frame, not the typical pixel, tells the background.
+    from digitlib import corruptions
+
+    bold = corruptions.corrupt(mnist.x_test[:50], "thick", 5, seed=3)
+    assert np.mean([np.median(image) > 127 for image in bold]) > 0.2  # mostly ink
+    for image in bold:
+        assert preprocess.preprocess(imageio.load(image)).polarity == "light-on-dark"
+        inverted = preprocess.preprocess(imageio.load(255 - image))
+        assert inverted.polarity == "dark-on-light"

@@ -120,3 +120,35 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     )
     assert values["REPLICAS"] == "2"
     assert float(values["ACCURACY"]) > 0.7
+
+
+def test_weight_space_mix_lies_between_the_two_models(tiny_run, mnist):
+    import keras
+
+    result, _, _ = tiny_run
+    base = result.model
+    tuned = keras.models.clone_model(base)
+    tuned.set_weights([w * 0.5 for w in base.get_weights()])
+    trainable = [w.path for w in base.weights if w.trainable]
+    for alpha in (0.0, 0.5, 1.0):
+        mixed = train.weight_space_mix(base, tuned, alpha, mnist.x_train[:2000])
+        values = {w.path: np.asarray(w) for w in mixed.weights}
+        for b, t in zip(base.weights, tuned.weights, strict=True):
+            if b.trainable:
+                expected = (1 - alpha) * np.asarray(b) + alpha * np.asarray(t)
+                np.testing.assert_allclose(values[b.path], expected, rtol=1e-6, atol=1e-7)
+    assert trainable, "the tiny model has trainable weights"
+    # Mixed with itself the model is itself: BatchNorm statistics re-estimated, still reading.
+    same = train.weight_space_mix(base, base, 0.5, mnist.x_train[:2000])
+    probabilities = evaluate.predict_probabilities(same, mnist.x_test[:1000])
+    assert evaluate.accuracy(probabilities, mnist.y_test[:1000]) > 0.8
+
+
+def test_weight_space_mix_refuses_bad_settings(tiny_run, mnist):
+    from digitlib import model as model_lib
+
+    base = tiny_run[0].model
+    with pytest.raises(ValueError, match="alpha"):
+        train.weight_space_mix(base, base, 1.5, mnist.x_train[:100])
+    with pytest.raises(ValueError, match="same architecture"):
+        train.weight_space_mix(base, model_lib.build("seed"), 0.5, mnist.x_train[:100])
