@@ -148,6 +148,29 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
             f"{bm.get('test_accuracy', float('nan')):.2%} | {bm.get('test_errors', '?')} | "
             f"{bm.get('ece', float('nan')):.2%} | {bt['train_seconds'] / 60:.1f} min |"
         )
+    total = card.get("total_train_seconds", train["train_seconds"])
+    stages = ""
+    if "stages" in card:
+        clean = card["stages"]["clean"]
+        clean_aug = ", ".join(
+            f"{k} {v:g}"
+            for k, v in clean["config"]["augment"].items()
+            if v and k != "elastic_sigma"
+        )
+        stages = (
+            f"Stage 2 of two. Stage 1 (`{cfg['init_model']}`): peak learning rate "
+            f"{clean['config']['learning_rate']:g}, {clean['epochs_run']} epochs, best validation "
+            f"epoch {clean['best_epoch']} (validation accuracy {clean['best_val_accuracy']:.4f}), "
+            f"augmentation {clean_aug or 'none'}, {clean['train_seconds'] / 60:.1f} minutes. "
+            f"Stage 2, below, fine-tuned a copy of it; the weights here are "
+            f"{1 - card['stages']['finetune_alpha']:g} x stage 1 + "
+            f"{card['stages']['finetune_alpha']:g} x stage 2 (a weight-space mix, WiSE-FT), with "
+            f"BatchNorm statistics re-estimated on clean training digits. "
+            f"Both stages took {total / 60:.1f} minutes.\n\n"
+        )
+        rows[0] = rows[0].replace(
+            f"{train['train_seconds'] / 60:.1f} min |", f"{total / 60:.1f} min (both stages) |"
+        )
     text = f"""# Model card: {card["name"]}
 
 ## Intended use
@@ -163,8 +186,8 @@ MNIST from `{card["data"]["source"]}`, verified by SHA-256 (dataset sum
 {cfg["seed"]}). The 10,000 test images are used only for evaluation.
 
 ## Procedure
-Architecture `{card["architecture"]}` ({card["parameters"]:,} parameters), Adam, peak learning
-rate {cfg["learning_rate"]:g} ({cfg["schedule"]} schedule), batch {cfg["batch_size"]},
+{stages}Architecture `{card["architecture"]}` ({card["parameters"]:,} parameters), Adam,
+peak learning rate {cfg["learning_rate"]:g} ({cfg["schedule"]} schedule), batch {cfg["batch_size"]},
 {train["epochs_run"]} epochs, best validation epoch {train["best_epoch"]} kept (validation accuracy
 {train["best_val_accuracy"]:.4f}). Augmentation: {aug or "none"}. Trained in
 {train["train_seconds"] / 60:.1f} minutes on {train["machine"]["cpus"]} CPU cores

@@ -97,3 +97,16 @@ def test_gate_refuses_non_digits_and_keeps_digits(mnist):
     for kind, images in negatives.items():
         answers = recognizer.predict_many(images, errors="return")
         assert np.mean([isinstance(a, ValueError) for a in answers]) >= 0.85, kind
+
+
+def test_default_model_is_the_mix_of_its_two_recorded_stages():
+    # Stage 1 (the clean model) is committed beside the default, which notebook 03 fine-tuned
+    # from it and mixed with it in weight space.
+    stage1 = _sidecar("digit_cnn_clean")
+    for entry in stage1["files"].values():
+        assert data.sha256_file(config.MODELS_DIR / entry["path"]) == entry["sha256"], entry["path"]
+    assert stage1["metrics"]["test_accuracy"] >= 0.9970
+    sidecar = _sidecar("digit_cnn")
+    assert sidecar["training"]["config"]["init_model"] == "models/digit_cnn_clean.keras"
+    assert sidecar["stages"]["clean"] == stage1["training"]
+    assert 0.0 < sidecar["stages"]["finetune_alpha"] < 1.0
