@@ -440,9 +440,8 @@ def _erase_streaks(values: np.ndarray) -> np.ndarray:
         work = work.copy()
         clear = np.flatnonzero(~lit)
         for row in np.flatnonzero(lit):
-            below, above = clear[clear < row], clear[clear > row]
-            beside = [work[side] for side in (below[-1:], above[:1]) if side.size]
-            work[row] = np.mean([b[0] for b in beside], axis=0)
+            neighbours = [*clear[clear < row][-1:], *clear[clear > row][:1]]
+            work[row] = work[neighbours].mean(axis=0)
         values = work if axis == 0 else work.T
     return values
 
@@ -452,8 +451,9 @@ def _thin_bold(values: np.ndarray) -> np.ndarray:
     mask = (values > 0.35).astype(np.uint8)
     if np.count_nonzero(mask) < 20:
         return values
-    steps = int(round((_stroke_width(mask) - THINNED_STROKE) / 2))
-    if _stroke_width(mask) <= WIDE_STROKE or steps < 1:
+    width = _stroke_width(mask)
+    steps = int(round((width - THINNED_STROKE) / 2))
+    if width <= WIDE_STROKE or steps < 1:
         return values
     return cv2.erode(values, np.ones((3, 3), np.uint8), iterations=steps)
 
