@@ -128,6 +128,11 @@ def record_metrics(stem: Path | str, metrics: dict) -> Path:
     return path
 
 
+def _augment_text(augment: dict) -> str:
+    """The augmentation settings that are on, as "rotation 10, zoom 0.1, ..."."""
+    return ", ".join(f"{k} {v:g}" for k, v in augment.items() if v and k != "elastic_sigma")
+
+
 def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
     """Write ``stem.md``, a short model card built from the sidecar (and the baseline's)."""
     stem = Path(stem)
@@ -135,7 +140,7 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
     train = card["training"]
     cfg = train["config"]
     metrics = card["metrics"]
-    aug = ", ".join(f"{k} {v:g}" for k, v in cfg["augment"].items() if v and k != "elastic_sigma")
+    aug = _augment_text(cfg["augment"])
     rows = [
         f"| {card['name']} ({card['architecture']}) | {card['parameters']:,} | "
         f"{metrics.get('test_accuracy', float('nan')):.2%} | {metrics.get('test_errors', '?')} | "
@@ -152,11 +157,7 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
     stages = ""
     if "stages" in card:
         clean = card["stages"]["clean"]
-        clean_aug = ", ".join(
-            f"{k} {v:g}"
-            for k, v in clean["config"]["augment"].items()
-            if v and k != "elastic_sigma"
-        )
+        clean_aug = _augment_text(clean["config"]["augment"])
         stages = (
             f"Stage 2 of two. Stage 1 (`{cfg['init_model']}`): peak learning rate "
             f"{clean['config']['learning_rate']:g}, {clean['epochs_run']} epochs, best validation "
