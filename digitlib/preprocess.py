@@ -40,6 +40,12 @@ THINNED_STROKE = 4.5  # ... this width (MNIST's widest tenth)
 FAINT_STROKE = 0.12  # ink this faint still belongs to a stroke when it touches one
 STREAK_SPAN = 14  # lit pixels in one row or column of 28, both ends included: a streak
 NOISY_BACKGROUND = 0.12  # this share of the background lit: sensor noise, cleared away
+PEN_FRINGE = 0.05  # an anti-aliased stroke is 2+ px wide at this level; a pencil line stays 1 px
+DIGIT_BODY = 20  # pixels of 2+ px wide ink a digit keeps once the thin lines are gone
+LINE_VOTES = 22  # pixels on one straight line for it to be a candidate line across the image
+LINE_LIT = 0.6  # share of a line's pixels that must be lit, edge to edge
+LINE_WIDTH = 1.2  # mean lit width (px) of a line worth erasing: the network reads through thinner
+LINE_BAND = 2.0  # pixels either side of a found line that are its ink (beads of radius 1)
 
 
 @dataclass
@@ -448,6 +454,122 @@ def _erase_streaks(values: np.ndarray) -> np.ndarray:
     return values
 
 
+_FRAME = np.ones((28, 28), bool)
+_FRAME[2:-2, 2:-2] = False  # the 2-pixel border: MNIST's strokes stay clear of most of it
+_ROWS, _COLS = np.mgrid[0:28, 0:28].astype(np.float32)
+
+
+def _thin_ink(values: np.ndarray) -> np.ndarray:
+    """Ink that is 1 pixel wide even at a faint level: no anti-aliased fringe (uint8 mask)."""
+    wide = cv2.morphologyEx(
+        (values > PEN_FRINGE).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)
+    )
+    return (values > 0.5).astype(np.uint8) & (1 - wide)
+
+
+def _erase_pencil_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Hard 1-pixel lines across the image (a paint program's pencil, a doodle over the digit)
+    are cleared. MNIST's strokes are anti-aliased, so even a thin one is 2 or more pixels wide
+    at a faint level; a pencil line has no such fringe. Only when such lines reach two opposite
+    edges of the image, and a digit's body of wider ink is left, are the thin pieces cleared
+    (an outline-only digit is all thin and stays)."""
+    lit = (values > 0.5).astype(np.uint8)
+    if not lit[_FRAME].any():
+        return values, False  # the usual case, decided cheaply
+    # Ink on two opposite edges of the image: no MNIST digit spans it (its box is 20x20).
+    if not (lit[:, 0].any() and lit[:, -1].any()) and not (lit[0].any() and lit[-1].any()):
+        return values, False
+    thin = _thin_ink(values)
+    wide = lit & (1 - thin)
+    if np.count_nonzero(thin[_FRAME]) < 4 or np.count_nonzero(wide) < DIGIT_BODY:
+        return values, False
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
+    areas = stats[:, cv2.CC_STAT_AREA]
+    pieces = np.flatnonzero(areas >= 4)
+    pieces = pieces[pieces > 0]
+    out = values.copy()
+    out[np.isin(labels, pieces)] = 0.0
+    return out, True
+
+
+def _erase_straight_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Straight lines lit from one edge of the image to the other (a ruled line, a dotted
+    crossing-out) are painted over from the pixels beside them (inpainting), so the digit's
+    stroke where a line crossed it is filled in. No MNIST stroke spans the image: its digit
+    keeps to a 20x20 box."""
+    lit = (values > 0.5).astype(np.uint8)
+    if not lit[_FRAME].any():
+        return values, False
+    band = np.zeros((28, 28), np.uint8)
+    for _ in range(4):  # one line at a time, strongest first, each removed before the next
+        line = _line_across(lit)
+        if line is None:
+            break
+        band |= line
+        lit &= 1 - line
+    if not band.any() or np.count_nonzero(lit) < 25:
+        return values, False  # nothing found, or nothing but the lines: leave it be
+    painted = cv2.inpaint(_as_uint8(values), band, 2, cv2.INPAINT_TELEA).astype(np.float32)
+    painted /= 255.0
+    # What the lines' ragged edges left beside the band: hard 1-pixel remnants.
+    beside = cv2.dilate(band, np.ones((3, 3), np.uint8)) & _thin_ink(painted)
+    painted[beside > 0] = 0.0
+    return painted, True
+
+
+def _line_across(lit: np.ndarray) -> np.ndarray | None:
+    """The band of the strongest straight line lit from edge to edge, or None."""
+    found = cv2.HoughLines(lit, 2, np.pi / 90, LINE_VOTES)
+    for rho, theta in [] if found is None else found[:20, 0]:
+        cos, sin = float(np.cos(theta)), float(np.sin(theta))
+        distance = np.abs(_COLS * cos + _ROWS * sin - rho)
+        near = (distance <= LINE_BAND) & (lit > 0)
+        if np.count_nonzero(near) < 26:
+            continue
+        # Refined on its own pixels (Hough's coarse steps miss by a pixel or two at the ends),
+        # then on those closest to the refined line (the digit's strokes beside it pull less).
+        for _ in range(2):
+            points = np.c_[_COLS[near], _ROWS[near]].astype(np.float32)
+            dx, dy, x0, y0 = cv2.fitLine(points, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+            distance = np.abs((_COLS - x0) * dy - (_ROWS - y0) * dx)
+            near = (distance <= 1.5) & (lit > 0)
+            if np.count_nonzero(near) < 20:
+                break
+        on = distance <= 0.71
+        if np.count_nonzero(on) < 26 or lit[on].mean() < LINE_LIT:
+            continue
+        # A line the network reads through (single pixels, a hairline) is left to it; a bold one
+        # (beads, a marker) hides the strokes it crosses.
+        if np.count_nonzero(lit[distance <= 1.5]) < LINE_WIDTH * np.count_nonzero(on):
+            continue
+        # Lit at both of its ends, in the border: from edge to edge.
+        along = (_COLS - x0) * dx + (_ROWS - y0) * dy
+        ends = along[on].min(), along[on].max()
+        lit_along = along[on & _FRAME & (lit > 0)]
+        if not len(lit_along) or lit_along.min() > ends[0] + 2.5 or lit_along.max() < ends[1] - 2.5:
+            continue
+        # A line, not the edge of a digit bold enough to span the image: dark beside it.
+        if lit[(distance > LINE_BAND + 0.5) & (distance <= LINE_BAND + 2.5)].mean() > 0.4:
+            continue
+        return (distance <= LINE_BAND).astype(np.uint8)
+    return None
+
+
+def _erase_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Pencil lines, then straight lines across the image. Returns the image and whether
+    anything was erased. Not on a speckled image (salt noise, spatter): its lone pixels and
+    holed strokes look thin, and the network reads through the noise better than a repair."""
+    lit = (values > 0.5).astype(np.uint8)
+    if not lit[_FRAME].any():
+        return values, False  # the usual case, decided cheaply
+    lone = lit & (cv2.filter2D(lit, -1, np.ones((3, 3), np.float32), borderType=0) == 1)
+    if np.count_nonzero(lone) >= 3:
+        return values, False
+    values, pencil = _erase_pencil_lines(values)
+    values, straight = _erase_straight_lines(values)
+    return values, pencil or straight
+
+
 def _thin_bold(values: np.ndarray) -> np.ndarray:
     """Strokes far wider than MNIST's eroded back to a wide MNIST stroke."""
     mask = (values > 0.35).astype(np.uint8)
@@ -514,7 +636,8 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
         if top < MIN_CONTRAST:
             raise NoDigitFoundError("There is no digit in this image: it is blank.")
         values = np.clip(values / top, 0.0, 1.0)
-    values = _quiet_background(_thin_bold(_erase_streaks(values)))
+    values, lined = _erase_lines(_erase_streaks(values))
+    values = _quiet_background(_thin_bold(values))
     mask = (values > 0.35).astype(np.uint8)
     if _mnist_like(values, mask, CLEAN_LONG_SIDE):
         return values
@@ -525,8 +648,10 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
     gated = values * cv2.dilate(region.mask, np.ones((3, 3), np.uint8))
     if _mnist_like(gated, region.mask, MNIST_LONG_SIDE):
         return gated  # specks and stray marks away from the digit removed, the digit in place
-    if max(region.w, region.h) >= 26:
-        return values  # the "digit" spans the image (a line through it): cutting would shrink it
+    if lined or max(region.w, region.h) >= 26:
+        # The digit is where it was, with what the lines left; or the "digit" spans the image
+        # (a line through it): cutting either out would blow a fragment up to a digit's size.
+        return values
     return mnist_normalise(values, region)
 
 
@@ -558,6 +683,7 @@ class Preprocessed:
     box: tuple[int, int, int, int]  # x, y, width, height in the original image's pixels
     polarity: str
     stages: dict[str, np.ndarray]
+    resampled: bool = True  # False: a 28x28 input restored in place (no resampling smoothed it)
 
 
 def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed:
@@ -567,7 +693,7 @@ def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed
         pixels = decoded.pixels if polarity == "light-on-dark" else 255 - decoded.pixels
         network_input = restore_mnist_style(pixels)
         stages = {"network input": _as_uint8(network_input)} if keep_stages else {}
-        return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages)
+        return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages, resampled=False)
     ink = ink_image(decoded, keep_stages)
     region = find_digit(ink)
     network_input = mnist_normalise(ink.ink, region)

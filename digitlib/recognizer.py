@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 
@@ -22,6 +23,15 @@ from digitlib.errors import InvalidImageError, NoDigitFoundError
 # model and recorded in its sidecar ("calibration"): 0.70% of answers fall under it, and they
 # hold 18 of the model's 28 errors.
 CONFIDENCE_THRESHOLD = 0.80
+# A 28x28 input comes with no resampling that would smooth its grain. A soft one (blurred,
+# frosted glass, camera shake: under SOFT_INK of its ink at full strength, where MNIST's digits
+# have a quarter or more) that the network is unsure of (under LOOK_AGAIN) is looked at again
+# smoothed, and the two answers averaged. Chosen on corrupted digits and checked on others (MNIST
+# test digits 5000-5999, another corruption seed): frosted glass 93.5% -> 95.7%, camera shake
+# 95.8% -> 96.3%, clean MNIST test unchanged. Larger uploads are resampled to 28x28 already (and
+# a second, smoothed look cost 2 of 600 photos).
+SOFT_INK = 0.2
+LOOK_AGAIN = 0.9
 BATCH = 256  # images per ONNX Runtime call in predict_many
 GATE_NAME = "digit_gate"  # models/digit_gate.onnx: is this a digit at all?
 NOT_A_DIGIT = (
@@ -159,6 +169,22 @@ class Recognizer:
             probabilities = (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
         return probabilities
 
+    def _look_again(
+        self, network_inputs: np.ndarray, probabilities: np.ndarray, eligible: np.ndarray
+    ) -> np.ndarray:
+        """Soft inputs the network is unsure of (among ``eligible``: 28x28 inputs restored in
+        place), smoothed (a 1-pixel Gaussian) and classified again; their probabilities become
+        the mean of the two looks."""
+        unsure = np.flatnonzero((probabilities.max(axis=1) < LOOK_AGAIN) & eligible)
+        soft = [i for i in unsure if _soft(network_inputs[i])]
+        if not soft:
+            return probabilities
+        smoothed = np.stack([cv2.GaussianBlur(network_inputs[i], (0, 0), 1.0) for i in soft])
+        smoothed /= np.maximum(smoothed.max(axis=(1, 2), keepdims=True), 1e-6)
+        out = probabilities.copy()
+        out[soft] = (probabilities[soft] + self.probabilities(smoothed)) / 2
+        return out
+
     def digit_scores(self, network_inputs: np.ndarray) -> np.ndarray:
         """The gate's probability that each input is a digit (all ones without a gate)."""
         batch = np.asarray(network_inputs, dtype=np.float32).reshape(-1, 28, 28, 1)
@@ -195,8 +221,13 @@ class Recognizer:
         score = float(self.digit_scores(prepared.network_input[None])[0])
         if score < self.gate_threshold:
             raise NoDigitFoundError(NOT_A_DIGIT)
+        inputs = prepared.network_input[None].astype(np.float32)
         return self._prediction(
-            prepared, self.probabilities(prepared.network_input[None])[0], score
+            prepared,
+            self._look_again(
+                inputs, self.probabilities(inputs), np.array([not prepared.resampled])
+            )[0],
+            score,
         )
 
     def predict_many(self, images, errors: str = "raise") -> list[Prediction | ValueError]:
@@ -216,8 +247,14 @@ class Recognizer:
                     raise
                 prepared.append(error)
         good = [item for item in prepared if isinstance(item, preprocess.Preprocessed)]
-        inputs = np.stack([item.network_input for item in good]) if good else np.zeros((0, 28, 28))
-        probabilities, scores = iter(self.probabilities(inputs)), iter(self.digit_scores(inputs))
+        inputs = (
+            np.stack([item.network_input for item in good]).astype(np.float32)
+            if good
+            else np.zeros((0, 28, 28), np.float32)
+        )
+        in_place = np.array([not item.resampled for item in good], bool)
+        looked = self._look_again(inputs, self.probabilities(inputs), in_place)
+        probabilities, scores = iter(looked), iter(self.digit_scores(inputs))
         results: list[Prediction | ValueError] = []
         for item in prepared:
             if not isinstance(item, preprocess.Preprocessed):
@@ -249,3 +286,9 @@ class Recognizer:
             self._prediction(item, row) for item, row in zip(prepared, probabilities, strict=True)
         ]
         return NumberReading(text="".join(str(d.digit) for d in digits), digits=digits)
+
+
+def _soft(network_input: np.ndarray) -> bool:
+    """Little of the ink at full strength: a blurred or frosted digit, not a sharp one."""
+    inked = np.count_nonzero(network_input > 0.1)
+    return inked > 0 and np.count_nonzero(network_input > 0.9) < SOFT_INK * inked
