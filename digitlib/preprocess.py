@@ -45,7 +45,7 @@ DIGIT_BODY = 20  # pixels of 2+ px wide ink a digit keeps once the thin lines ar
 LINE_VOTES = 22  # pixels on one straight line for it to be a candidate line across the image
 LINE_LIT = 0.6  # share of a line's pixels that must be lit, edge to edge
 LINE_WIDTH = 1.2  # mean lit width (px) of a line worth erasing: the network reads through thinner
-LINE_BAND = 2.0  # pixels either side of a found line that are its ink (beads of radius 1)
+LINE_BAND = 2.0  # pixels either side of a found line that are its ink, at least (beads of radius 1)
 
 
 @dataclass
@@ -548,10 +548,17 @@ def _line_across(lit: np.ndarray) -> np.ndarray | None:
         lit_along = along[on & _FRAME & (lit > 0)]
         if not len(lit_along) or lit_along.min() > ends[0] + 2.5 or lit_along.max() < ends[1] - 2.5:
             continue
+        # As wide as the line is (a marker's stroke is wider than beads): out to where it ends.
+        width = LINE_BAND
+        while width < 4.0:
+            ring = (distance > width) & (distance <= width + 0.7)
+            if not ring.any() or lit[ring].mean() <= 0.5:
+                break
+            width += 0.5
         # A line, not the edge of a digit bold enough to span the image: dark beside it.
-        if lit[(distance > LINE_BAND + 0.5) & (distance <= LINE_BAND + 2.5)].mean() > 0.4:
+        if lit[(distance > width + 0.5) & (distance <= width + 2.5)].mean() > 0.4:
             continue
-        return (distance <= LINE_BAND).astype(np.uint8)
+        return (distance <= width).astype(np.uint8)
     return None
 
 
@@ -644,7 +651,12 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
     mask, labels, stats = _drop_specks_and_edges(mask)
     if len(stats) <= 1:
         return values
-    region = find_digit(InkImage(values, mask, labels, stats, "light-on-dark", 1.0))
+    try:
+        region = find_digit(InkImage(values, mask, labels, stats, "light-on-dark", 1.0))
+    except NoDigitFoundError:
+        if lined:
+            return values  # the lines took pieces out of the digit: leave the rest in place
+        raise
     gated = values * cv2.dilate(region.mask, np.ones((3, 3), np.uint8))
     if _mnist_like(gated, region.mask, MNIST_LONG_SIDE):
         return gated  # specks and stray marks away from the digit removed, the digit in place

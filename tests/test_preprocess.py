@@ -174,3 +174,58 @@ def test_a_bold_28x28_digit_keeps_its_polarity(mnist):
         assert preprocess.preprocess(imageio.load(image)).polarity == "light-on-dark"
         inverted = preprocess.preprocess(imageio.load(255 - image))
         assert inverted.polarity == "dark-on-light"
+
+
+def _pencil_line(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A hard 1-pixel line bent at two points, from one edge to the opposite one: a paint
+    program's pencil scribbled across a 28x28 drawing."""
+    out = image.copy()
+    along, across = np.linspace(0, 27, 4), rng.uniform(0, 27, 4)
+    points = np.stack([along, across] if rng.random() < 0.5 else [across, along], axis=1)
+    cv2.polylines(out, [np.rint(points).astype(np.int32)], False, 255, 1)
+    return out
+
+
+def _marker_line(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 3-pixel marker stroke, straight from one edge to the opposite one."""
+    out = image.copy()
+    start, end = (0, int(rng.integers(0, 28))), (27, int(rng.integers(0, 28)))
+    if rng.random() < 0.5:
+        start, end = start[::-1], end[::-1]
+    cv2.line(out, start, end, 255, 3)
+    return out
+
+
+@pytest.mark.parametrize("draw, left", [(_pencil_line, 0.1), (_marker_line, 0.25)])
+def test_lines_across_a_28x28_digit_are_erased(mnist, draw, left):
+    from digitlib.preprocess import restore_mnist_style
+
+    rng = np.random.default_rng(5)
+    originals = mnist.x_test[1000:1200]
+    lined = np.stack([draw(image, rng) for image in originals])
+    restored = np.stack([restore_mnist_style(image) for image in lined])
+    truth = originals.astype(np.float32) / 255
+    before = np.abs(lined.astype(np.float32) / 255 - truth).mean()
+    assert np.abs(restored - truth).mean() < 0.7 * before
+    # Far from the digit, the line is gone: pixels 4+ away from any stroke are dark again (a
+    # marker's wide stroke lying along the digit's own is partly kept, or takes some digit).
+    away = cv2.dilate((originals > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) == 0
+    drawn = (lined > 127) & away
+    assert restored[drawn].mean() < left, restored[drawn].mean()
+
+
+def test_line_erasing_leaves_real_digits_noise_and_outlines_alone(mnist):
+    # Never on MNIST's own digits (thin strokes near the edge included), nor on salt noise or
+    # outline-only strokes, which look thin but are not lines across the image.
+    from digitlib import preprocess as p
+
+    def erased(image):
+        return p._erase_lines(image.astype(np.float32) / 255)[1]
+
+    assert not any(erased(image) for image in mnist.x_train[:5000])
+    rng = np.random.default_rng(2)
+    salted = mnist.x_test[:200].copy()
+    salted[rng.random(salted.shape) < 0.04] = 255
+    assert np.mean([erased(image) for image in salted]) < 0.02
+    outlines = [cv2.Canny(image, 50, 150) for image in mnist.x_test[:200]]
+    assert not any(erased(image) for image in outlines)

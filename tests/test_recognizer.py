@@ -135,3 +135,34 @@ def test_serving_never_imports_tensorflow(tmp_path, test_digits):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(test_digits[1][0]), "False", "False"]
+
+
+def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(
+    recognizer, test_digits, monkeypatch
+):
+    # Frosted glass: every pixel moved up to 2 px, then a light blur. The second look (smoothed)
+    # reads more of them; sharp, confident digits are answered exactly as before.
+    from digitlib import recognizer as module
+
+    images, labels = test_digits[0][2000:2300], test_digits[1][2000:2300]
+    rng = np.random.default_rng(9)
+    rows, cols = np.mgrid[0:28, 0:28]
+    frosted = []
+    for image in images:
+        dy, dx = rng.integers(-2, 3, (2, 28, 28))
+        moved = image[np.clip(rows + dy, 0, 27), np.clip(cols + dx, 0, 27)].astype(np.float32)
+        frosted.append(np.clip(cv2.GaussianBlur(moved, (0, 0), 0.8), 0, 255).astype(np.uint8))
+
+    def accuracy(batch):
+        answers = recognizer.predict_many(batch, errors="return")
+        return np.mean([getattr(a, "digit", -1) == y for a, y in zip(answers, labels, strict=True)])
+
+    with_second_look = accuracy(frosted)
+    monkeypatch.setattr(module, "LOOK_AGAIN", 0.0)
+    assert with_second_look >= accuracy(frosted) + 0.05
+    monkeypatch.undo()
+    clean = recognizer.predict_many(list(images))
+    direct = recognizer.probabilities(images.astype(np.float32) / 255)
+    confident = direct.max(axis=1) >= module.LOOK_AGAIN
+    got = np.stack([p.probabilities for p in clean])
+    np.testing.assert_allclose(got[confident], direct[confident], atol=1e-6)
