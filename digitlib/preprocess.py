@@ -474,8 +474,6 @@ def _erase_pencil_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
     edges of the image, and a digit's body of wider ink is left, are the thin pieces cleared
     (an outline-only digit is all thin and stays)."""
     lit = (values > 0.5).astype(np.uint8)
-    if not lit[_FRAME].any():
-        return values, False  # the usual case, decided cheaply
     # Ink on two opposite edges of the image: no MNIST digit spans it (its box is 20x20).
     if not (lit[:, 0].any() and lit[:, -1].any()) and not (lit[0].any() and lit[-1].any()):
         return values, False
@@ -498,8 +496,6 @@ def _erase_straight_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
     stroke where a line crossed it is filled in. No MNIST stroke spans the image: its digit
     keeps to a 20x20 box."""
     lit = (values > 0.5).astype(np.uint8)
-    if not lit[_FRAME].any():
-        return values, False
     band = np.zeros((28, 28), np.uint8)
     for _ in range(4):  # one line at a time, strongest first, each removed before the next
         line = _line_across(lit)
@@ -563,9 +559,10 @@ def _line_across(lit: np.ndarray) -> np.ndarray | None:
 
 
 def _erase_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Pencil lines, then straight lines across the image. Returns the image and whether
-    anything was erased. Not on a speckled image (salt noise, spatter): its lone pixels and
-    holed strokes look thin, and the network reads through the noise better than a repair."""
+    """Pencil lines, then straight lines across the image (both need ink in the border, which
+    this checks for them). Returns the image and whether anything was erased. Not on a
+    speckled image (salt noise, spatter): its lone pixels and holed strokes look thin, and the
+    network reads through the noise better than a repair."""
     lit = (values > 0.5).astype(np.uint8)
     if not lit[_FRAME].any():
         return values, False  # the usual case, decided cheaply
@@ -623,8 +620,8 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
     A clean MNIST digit passes through untouched. Otherwise, as MNIST's own preparation would
     have done: a lifted background level is subtracted, faint ink is stretched, and a digit
     that is off-centre, too small or too large, or surrounded by specks and stray marks is cut
-    out (with the pieces near it) and normalised again. Streaks across the image are painted
-    over, strokes far bolder than MNIST's thinned, and background noise cleared.
+    out (with the pieces near it) and normalised again. Streaks and lines across the image are
+    painted over, strokes far bolder than MNIST's thinned, and background noise cleared.
     """
     values = pixels.astype(np.float32) / 255.0
     lifted = LIFTED_BACKGROUND * 255
