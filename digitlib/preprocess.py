@@ -46,6 +46,9 @@ LINE_VOTES = 22  # pixels on one straight line for it to be a candidate line acr
 LINE_LIT = 0.6  # share of a line's pixels that must be lit, edge to edge
 LINE_WIDTH = 1.2  # mean lit width (px) of a line worth erasing: the network reads through thinner
 LINE_BAND = 2.0  # pixels either side of a found line that are its ink, at least (beads of radius 1)
+_FRAME = np.ones((28, 28), bool)
+_FRAME[2:-2, 2:-2] = False  # the 2-pixel border: MNIST's strokes stay clear of most of it
+_ROWS, _COLS = np.mgrid[0:28, 0:28].astype(np.float32)
 
 
 @dataclass
@@ -415,14 +418,7 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
 def ring_polarity(pixels: np.ndarray) -> str:
     """Polarity of a 28x28 input from its border: MNIST's frame is background, whatever share
     of the square the digit covers (a very bold digit is mostly ink)."""
-    ring = np.concatenate(
-        [
-            pixels[:2].ravel(),
-            pixels[-2:].ravel(),
-            pixels[2:-2, :2].ravel(),
-            pixels[2:-2, -2:].ravel(),
-        ]
-    )
+    ring = pixels[_FRAME]
     low, high = float(pixels.min()), float(pixels.max())
     return "dark-on-light" if float(np.median(ring)) > (low + high) / 2 else "light-on-dark"
 
@@ -452,11 +448,6 @@ def _erase_streaks(values: np.ndarray) -> np.ndarray:
             work[row] = work[neighbours].mean(axis=0)
         values = work if axis == 0 else work.T
     return values
-
-
-_FRAME = np.ones((28, 28), bool)
-_FRAME[2:-2, 2:-2] = False  # the 2-pixel border: MNIST's strokes stay clear of most of it
-_ROWS, _COLS = np.mgrid[0:28, 0:28].astype(np.float32)
 
 
 def _thin_ink(values: np.ndarray) -> np.ndarray:
@@ -590,14 +581,7 @@ def _quiet_background(values: np.ndarray) -> np.ndarray:
     """Sensor noise over the background cleared: everything not connected to a stroke through
     faint ink goes, but only when much of the background is lit (faint remnants of a thin pen
     are kept otherwise)."""
-    frame = np.concatenate(
-        [
-            values[:2].ravel(),
-            values[-2:].ravel(),
-            values[2:-2, :2].ravel(),
-            values[2:-2, -2:].ravel(),
-        ]
-    )
+    frame = values[_FRAME]
     if np.count_nonzero(frame > 0.05) < 0.5 * NOISY_BACKGROUND * frame.size:
         return values  # noise lights the frame too; MNIST's frame is dark
     strokes = values > 0.35
