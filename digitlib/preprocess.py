@@ -22,6 +22,10 @@ SMALL_SIDE = 64  # images this small get no extra denoising blur
 MIN_CONTRAST = 0.10  # strongest ink must differ from the paper by 10% of the paper's level
 TARGET_STROKE = 2.0  # MNIST strokes are about 2-3 pixels wide in the 20x20 box
 MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digit
+# A piece joins the digit only when its ink is this dark (x the digit's): the edge of a shadow
+# or a smudge beside the digit stays out (photos of 2 x 1000 test digits: 98.0 -> 98.3%, 98.5
+# -> 98.8%; crops 99.4 -> 99.3%, canvas unchanged).
+PIECE_INK = 0.7
 AMBIGUOUS_POLARITY = 0.1  # median this close (x range) to mid-grey: look at the strokes
 ENVELOPE = 2  # the shadow-following paper level is this many pen widths wide (0: off)
 RELATIVE_INK = 0.45  # binarisation level, as a fraction of the strongest ink
@@ -316,8 +320,9 @@ def _drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return (labels > 0).astype(np.uint8), labels, np.vstack([stats[:1], stats[kept]])
 
 
-def find_digit(ink: InkImage) -> Region:
-    """The component with the most ink and the pieces close to it (a 5's top, a 7's bar)."""
+def find_digit(ink: InkImage, piece_ink: float = PIECE_INK) -> Region:
+    """The component with the most ink and the pieces close to it (a 5's top, a 7's bar) that
+    are at least ``piece_ink`` times as dark."""
     labels, stats = ink.labels, ink.stats
     count = len(stats)
     if count <= 1:
@@ -328,6 +333,7 @@ def find_digit(ink: InkImage) -> Region:
     )[1:]
     weights = np.where(weights > 0, weights, stats[1:, cv2.CC_STAT_AREA] * 1e-6)  # thin ones
     chosen = {int(np.argmax(weights)) + 1}
+    least = piece_ink * _strength(ink, stats, next(iter(chosen))) if piece_ink else 0.0
     x0, y0, x1, y1 = _box(stats, chosen)
     changed = True
     while changed:
@@ -348,6 +354,7 @@ def find_digit(ink: InkImage) -> Region:
                 and lx + lw >= x0 - gap
                 and ly <= y1 + gap
                 and ly + lh >= y0 - gap
+                and (not least or _strength(ink, stats, label) >= least)
             ):
                 chosen.add(label)
                 x0, y0, x1, y1 = _box(stats, chosen)
@@ -358,6 +365,14 @@ def find_digit(ink: InkImage) -> Region:
     lookup[list(chosen)] = 1
     mask = lookup[labels]
     return Region(x=x0, y=y0, w=x1 - x0, h=y1 - y0, mask=mask)
+
+
+def _strength(ink: InkImage, stats: np.ndarray, label: int) -> float:
+    """How dark a component's ink is: its 90th percentile (a pen's stroke, however thin, reaches
+    the pen's darkness somewhere; the edge of a shadow or a smudge does not)."""
+    x, y, w, h = (int(v) for v in stats[label, :4])
+    inside = ink.labels[y : y + h, x : x + w] == label
+    return float(np.percentile(ink.ink[y : y + h, x : x + w][inside], 90))
 
 
 def _box(stats: np.ndarray, labels) -> tuple[int, int, int, int]:
@@ -633,7 +648,10 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
     if len(stats) <= 1:
         return values
     try:
-        region = find_digit(InkImage(values, mask, labels, stats, "light-on-dark", 1.0))
+        # Every piece counts here: a corrupted digit's pieces may be fainter than the rest.
+        region = find_digit(
+            InkImage(values, mask, labels, stats, "light-on-dark", 1.0), piece_ink=0.0
+        )
     except NoDigitFoundError:
         if lined:
             return values  # the lines took pieces out of the digit: leave the rest in place

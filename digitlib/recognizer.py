@@ -217,7 +217,7 @@ class Recognizer:
 
     def predict(self, image, keep_stages: bool = False) -> Prediction:
         """Recognise the single digit in ``image`` (bytes, path or numpy array)."""
-        prepared = preprocess.preprocess(imageio.load(image), keep_stages)
+        prepared = preprocess.preprocess(imageio.load(image, gray=True), keep_stages)
         score = float(self.digit_scores(prepared.network_input[None])[0])
         if score < self.gate_threshold:
             raise NoDigitFoundError(NOT_A_DIGIT)
@@ -241,7 +241,7 @@ class Recognizer:
         prepared: list[preprocess.Preprocessed | ValueError] = []
         for image in images:
             try:
-                prepared.append(preprocess.preprocess(imageio.load(image)))
+                prepared.append(preprocess.preprocess(imageio.load(image, gray=True)))
             except (InvalidImageError, NoDigitFoundError) as error:
                 if errors == "raise":
                     raise
@@ -271,7 +271,7 @@ class Recognizer:
 
     def read_number(self, image) -> NumberReading:
         """Read a written number (several digits on one line) left to right."""
-        decoded = imageio.load(image)
+        decoded = imageio.load(image, gray=True)
         # A line of digits needs more pixels than one digit: localise it at up to 960 px.
         ink = preprocess.ink_image(decoded, work_side=3 * preprocess.WORK_SIDE)
         back = 1.0 / (ink.work_scale * decoded.scale)

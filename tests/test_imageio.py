@@ -104,6 +104,42 @@ def test_jpeg_exif_orientation_is_applied():
     assert decoded.original_size == (40, 100)
 
 
+@pytest.mark.parametrize("gray", [False, True], ids=["colour", "gray"])
+def test_jpeg_exif_orientation_is_applied_in_colour_and_gray(gray):
+    tall = np.full((100, 40, 3), 255, np.uint8)
+    tall[:20] = (200, 0, 0)  # a dark blue band at the top (RGB)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = Image.fromarray(tall).transpose(Image.Transpose.ROTATE_90)
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=exif, quality=95)
+    decoded = imageio.load(buffer.getvalue(), gray=gray)
+    assert decoded.pixels.ndim == (2 if gray else 3)
+    assert decoded.pixels.shape[:2] == (100, 40)
+    luminance = decoded.pixels if gray else cv2.cvtColor(decoded.pixels, cv2.COLOR_BGR2GRAY)
+    assert luminance[:20].mean() < 100 and luminance[40:].mean() > 240
+
+
+def test_gray_decoding_of_a_large_jpeg_is_the_colour_decoding_luminance():
+    photo = cv2.resize(_digit_rgb(), (4000, 3000), interpolation=cv2.INTER_LINEAR)
+    photo[..., 0] = 180  # tinted paper, so that luminance differs from any one channel
+    data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    colour, gray = imageio.load(data), imageio.load(data, gray=True)
+    assert gray.pixels.shape == colour.pixels.shape[:2] == (375, 500)  # both 1/8
+    assert gray.original_size == colour.original_size == (4000, 3000)
+    difference = np.abs(
+        gray.pixels.astype(int) - cv2.cvtColor(colour.pixels, cv2.COLOR_BGR2GRAY).astype(int)
+    )
+    assert difference.max() <= 3  # rounding only: the same picture
+
+
+def test_gray_leaves_other_formats_and_their_alpha_alone():
+    rgba = np.zeros((50, 50, 4), np.uint8)
+    rgba[10:40, 22:28] = (0, 0, 255, 255)  # a blue stroke on transparent
+    decoded = imageio.load(_pil_bytes(rgba, "PNG"), gray=True)
+    assert decoded.alpha is not None and decoded.alpha[25, 25] == 255 and decoded.alpha[0, 0] == 0
+
+
 def test_large_jpeg_is_decoded_reduced_with_its_true_size_kept():
     photo = cv2.resize(_digit_rgb(), (4000, 3000), interpolation=cv2.INTER_LINEAR)
     ok, buffer = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 80])

@@ -67,6 +67,20 @@ def test_box_is_where_the_digit_is(digits):
     assert abs(w - np.ptp(xs)) <= 12 and abs(h - np.ptp(ys)) <= 12
 
 
+def test_a_shadow_edge_beside_the_digit_stays_out_of_its_box(digits):
+    # A phone's shadow leaves a soft grey streak where its edge crosses the paper; near the digit
+    # it once joined the digit's box and the network read the pair as another digit.
+    for digit in digits[0][:10]:
+        page = _paper_with_digit(digit).astype(np.float32)
+        streak = np.ones(page.shape[:2], np.float32)
+        cv2.line(streak, (318, 90), (345, 230), 0.5, 7)  # about half a stroke's darkness
+        page *= cv2.GaussianBlur(streak, (0, 0), 1.2)[..., None]
+        photo = cv2.imencode(".jpg", np.clip(page, 0, 255).astype(np.uint8))[1].tobytes()
+        x, y, w, h = preprocess.preprocess(imageio.load(photo)).box
+        right = 150 + np.nonzero(cv2.resize(digit, (180, 180)).max(axis=0) > 60)[0].max()
+        assert x + w <= right + 6, f"the box {x, y, w, h} reaches the shadow's edge"
+
+
 @pytest.mark.parametrize(
     ("kind", "expected_polarity"),
     [("photo", "dark-on-light"), ("canvas", "alpha"), ("crop", "light-on-dark")],

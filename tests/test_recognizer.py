@@ -64,6 +64,26 @@ def test_realistic_uploads_are_recognised(recognizer, test_digits, kind, bar):
     assert _accuracy(recognizer, samples) >= bar
 
 
+def test_a_colour_photo_reads_the_same_decoded_in_gray_or_in_colour(recognizer, test_digits):
+    # predict() decodes a JPEG's luminance only (faster); the dashboard decodes in colour to
+    # show the picture and passes it on. Both must give the user the same answer.
+    from digitlib import imageio
+
+    images, labels = test_digits
+    rng = np.random.default_rng(21)
+    for digit, label in zip(images[:12], labels[:12], strict=True):
+        ink = cv2.resize(digit, (300, 300), interpolation=cv2.INTER_CUBIC)[..., None] / 255.0
+        paper = np.array([150, 205, 235], np.float32)  # cream paper (BGR)
+        pen = np.array([140, 40, 20], np.float32)  # blue ink
+        photo = paper * (1 - ink) + pen * ink + rng.normal(0, 4, (300, 300, 3))
+        photo = cv2.resize(np.clip(photo, 0, 255).astype(np.uint8), (1600, 1600))
+        data = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+        gray, colour = recognizer.predict(data), recognizer.predict(imageio.load(data))
+        assert gray.digit == colour.digit == int(label)
+        assert abs(gray.confidence - colour.confidence) < 0.02
+        assert np.abs(np.subtract(gray.box, colour.box)).max() <= 2
+
+
 def test_numbers_are_read_left_to_right(recognizer, test_digits):
     samples = synth.make_set("number", *test_digits, count=40, seed=12)
     exact = [recognizer.read_number(sample.data).text == sample.label for sample in samples]
