@@ -334,13 +334,14 @@ def find_digit(ink: InkImage, piece_ink: float = PIECE_INK) -> Region:
     weights = np.where(weights > 0, weights, stats[1:, cv2.CC_STAT_AREA] * 1e-6)  # thin ones
     chosen = {int(np.argmax(weights)) + 1}
     least = piece_ink * _strength(ink, stats, next(iter(chosen))) if piece_ink else 0.0
+    faint: set[int] = set()  # pieces found too faint: not measured again on the next pass
     x0, y0, x1, y1 = _box(stats, chosen)
     changed = True
     while changed:
         changed = False
         gap = 0.25 * max(x1 - x0, y1 - y0)
         for label in range(1, count):
-            if label in chosen:
+            if label in chosen or label in faint:
                 continue
             lx, ly = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
             lw, lh = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
@@ -354,8 +355,10 @@ def find_digit(ink: InkImage, piece_ink: float = PIECE_INK) -> Region:
                 and lx + lw >= x0 - gap
                 and ly <= y1 + gap
                 and ly + lh >= y0 - gap
-                and (not least or _strength(ink, stats, label) >= least)
             ):
+                if least and _strength(ink, stats, label) < least:
+                    faint.add(label)
+                    continue
                 chosen.add(label)
                 x0, y0, x1, y1 = _box(stats, chosen)
                 changed = True
