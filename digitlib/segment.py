@@ -18,7 +18,7 @@ from digitlib.preprocess import InkImage, Region, mnist_normalise
 MAX_DIGITS = 32
 MAX_CUTS = 12  # candidate cuts per blob
 MAX_PIECES = 3  # a digit may span this many consecutive pieces of an over-cut blob
-DIGIT_COST = 0.3  # log-probability each extra digit must earn (keeps a wide 0 whole)
+DIGIT_COST = 1.0  # log-probability each extra digit must earn (keeps a wide 0, 4 or 6 whole)
 GATE_WEIGHT = 0.3  # weight of the gate's log "one digit" score (it refuses touching pairs)
 # Each class's box width over height in MNIST's training digits: mean and spread of its log.
 # A window read as a 6 but as narrow as a 1 is a fragment (half a 0), not a 6. Recomputed from
