@@ -525,21 +525,12 @@ def _erase_straight_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
 def _line_across(lit: np.ndarray) -> np.ndarray | None:
     """The band of the strongest straight line lit from edge to edge, or None."""
     found = cv2.HoughLines(lit, 2, np.pi / 90, LINE_VOTES)
-    if found is None:
-        return None
-    rho, theta = found[:20, 0, 0, None, None], found[:20, 0, 1].astype(np.float64)
-    cos = np.cos(theta).astype(np.float32)[:, None, None]
-    sin = np.sin(theta).astype(np.float32)[:, None, None]
-    # The lit pixels near each candidate, all at once: most candidates have too few.
-    nears = (np.abs(_COLS * cos + _ROWS * sin - rho) <= LINE_BAND) & (lit > 0)
-    tried = set()
-    for near in nears[np.count_nonzero(nears, axis=(1, 2)) >= 26]:
-        # Hough's neighbouring candidates often cover the same pixels, which refine to the
-        # same line: judged once.
-        key = np.packbits(near).tobytes()
-        if key in tried:
+    for rho, theta in [] if found is None else found[:20, 0]:
+        cos, sin = float(np.cos(theta)), float(np.sin(theta))
+        distance = np.abs(_COLS * cos + _ROWS * sin - rho)
+        near = (distance <= LINE_BAND) & (lit > 0)
+        if np.count_nonzero(near) < 26:
             continue
-        tried.add(key)
         # Refined on its own pixels (Hough's coarse steps miss by a pixel or two at the ends),
         # then on those closest to the refined line (the digit's strokes beside it pull less).
         for _ in range(2):
