@@ -1,8 +1,9 @@
 """Multi-digit reading: find each digit of a written number, left to right.
 
 Connected components of the cleaned ink mask are grouped into blobs: pieces stacked above one
-another (a 5's detached top, a 7's bar, a broken stroke) are merged, and specks, dashes and
-marks off the line of writing are dropped. A blob wide enough to hold touching digits is cut
+another (a 5's detached top, a 7's bar, a broken stroke) are merged, and specks, dashes,
+marks off the line of writing and things cut by the picture's edge far from the number are
+dropped. A blob wide enough to hold touching digits is cut
 where the classifier reads the pieces best.
 """
 
@@ -31,6 +32,7 @@ ASPECT_WEIGHT = 0.2  # weight of that aspect prior's log-likelihood
 HEIGHT_WEIGHT = 15  # penalty per digit height a window falls short of 0.7 of the line's digits
 SPECK = 0.2  # a mark whose box is under this fraction of the digits' height is a speck
 NARROW = 0.8  # a blob narrower than this (x its height) is one digit, never cut
+STRAY_GAP = 1.5  # digit heights between a mark at the picture's edge and the number: not a digit
 STACK_OVERLAP = 0.5  # pieces overlapping in height by at most this are stacked, one digit
 
 
@@ -38,7 +40,7 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
     return max(0, min(a1, b1) - max(a0, b0))
 
 
-def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
+def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[int]]:
     """Merge components into digit candidates (label lists), sorted left to right.
 
     Only pieces that are clearly parts of one digit are merged here: one stacked above the other
@@ -110,7 +112,24 @@ def _groups(stats: np.ndarray, count: int) -> list[list[int]]:
             and top - 0.3 * tallest <= (y0 + y1) / 2 <= bottom + 0.3 * tallest
         )
 
-    return [group for group in groups if on_the_line(group)]
+    groups = [group for group in groups if on_the_line(group)]
+
+    # A mark cut by the picture's edge and far from every other mark is the edge of something
+    # else in the photo (a pen, a shadow, the table), not a digit of the number.
+    height, width = shape
+
+    def stray(index):
+        x0, y0, x1, y1 = extent(groups[index])
+        if x0 > 0 and y0 > 0 and x1 < width and y1 < height:
+            return False
+        gaps = [
+            max(extent(other)[0] - x1, x0 - extent(other)[2])
+            for j, other in enumerate(groups)
+            if j != index
+        ]
+        return bool(gaps) and min(gaps) > STRAY_GAP * tallest
+
+    return [group for index, group in enumerate(groups) if not stray(index)] or groups
 
 
 def region_from_mask(mask: np.ndarray) -> Region | None:
@@ -208,7 +227,7 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
         raise NoDigitFoundError("There is no number in this image.")
     labels, stats = ink.labels, ink.stats
     count = len(stats)
-    groups = _groups(stats, count)
+    groups = _groups(stats, count, labels.shape)
     blobs = []
     for group in groups:
         lookup = np.zeros(count, np.uint8)

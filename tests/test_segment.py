@@ -99,6 +99,33 @@ def test_specks_of_dirt_are_not_digits(recognizer, mnist):
     assert exact >= 0.85
 
 
+def test_something_cut_by_the_pictures_edge_is_not_a_digit(recognizer, mnist):
+    numbers = _numbers(mnist, 20, seed=9, touching=False)
+    rng = np.random.default_rng(9)
+    cluttered, labels = [], []
+    for ink, label in numbers:
+        page = _on_paper(ink, margin=40)
+        height = ink.shape[0]
+        # Two digit heights of bare paper, then a dark object (a pen, the table's edge) running
+        # off the right of the photo, as tall as a digit and on the line of writing.
+        page = np.pad(page, ((0, 0), (0, 2 * height + 30)), constant_values=int(page[0, 0]))
+        top = 40 + int(rng.integers(0, height // 3))
+        object_height = int(rng.uniform(0.6, 1.0) * height)
+        cv2.rectangle(
+            page,
+            (page.shape[1] - int(rng.integers(8, 20)), top),
+            (page.shape[1], top + object_height),
+            int(rng.integers(20, 70)),
+            -1,
+        )
+        cluttered.append(cv2.imencode(".png", page)[1].tobytes())
+        labels.append(label)
+    # Measured 100% and 100%; without segment.STRAY_GAP every one read an extra digit (0%, 0%).
+    length, exact = _read(recognizer, cluttered, labels)
+    assert length >= 0.95
+    assert exact >= 0.85
+
+
 def test_aspect_priors_are_mnists_own(mnist):
     # segment.ASPECT_LOG_* are each class's log box aspect in the MNIST training digits.
     digits = mnist.x_train > 0.3 * 255
