@@ -3,8 +3,8 @@
 Connected components of the cleaned ink mask are grouped into blobs: pieces stacked above one
 another (a 5's detached top, a 7's bar, a broken stroke) are merged, and specks, dashes,
 marks off the line of writing and things cut by the picture's edge far from the number are
-dropped. A blob wide enough to hold touching digits is cut
-where the classifier reads the pieces best.
+dropped. A blob wide enough to hold touching digits is cut where the classifier reads the
+pieces best.
 """
 
 from __future__ import annotations
