@@ -117,16 +117,13 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
     # A mark cut by the picture's edge and far from every other mark is the edge of something
     # else in the photo (a pen, a shadow, the table), not a digit of the number.
     height, width = shape
+    spans = [extent(group) for group in groups]
 
     def stray(index):
-        x0, y0, x1, y1 = extent(groups[index])
+        x0, y0, x1, y1 = spans[index]
         if x0 > 0 and y0 > 0 and x1 < width and y1 < height:
             return False
-        gaps = [
-            max(extent(other)[0] - x1, x0 - extent(other)[2])
-            for j, other in enumerate(groups)
-            if j != index
-        ]
+        gaps = [max(ox0 - x1, x0 - ox1) for j, (ox0, _, ox1, _) in enumerate(spans) if j != index]
         return bool(gaps) and min(gaps) > STRAY_GAP * tallest
 
     return [group for index, group in enumerate(groups) if not stray(index)] or groups
