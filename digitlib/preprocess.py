@@ -50,6 +50,7 @@ LINE_VOTES = 22  # pixels on one straight line for it to be a candidate line acr
 LINE_LIT = 0.6  # share of a line's pixels that must be lit, edge to edge
 LINE_WIDTH = 1.2  # mean lit width (px) of a line worth erasing: the network reads through thinner
 LINE_BAND = 2.0  # pixels either side of a found line that are its ink, at least (beads of radius 1)
+SCREEN_MARGIN = 5.0  # pixels: how far refining may move a candidate line, allowed generously
 _FRAME = np.ones((28, 28), bool)
 _FRAME[2:-2, 2:-2] = False  # the 2-pixel border: MNIST's strokes stay clear of most of it
 _ROWS, _COLS = np.mgrid[0:28, 0:28].astype(np.float32)
@@ -525,11 +526,26 @@ def _erase_straight_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
 def _line_across(lit: np.ndarray) -> np.ndarray | None:
     """The band of the strongest straight line lit from edge to edge, or None."""
     found = cv2.HoughLines(lit, 2, np.pi / 90, LINE_VOTES)
+    border_x, border_y = _COLS[_FRAME & (lit > 0)], _ROWS[_FRAME & (lit > 0)]
     for rho, theta in [] if found is None else found[:20, 0]:
         cos, sin = float(np.cos(theta)), float(np.sin(theta))
         distance = np.abs(_COLS * cos + _ROWS * sin - rho)
         near = (distance <= LINE_BAND) & (lit > 0)
         if np.count_nonzero(near) < 26:
+            continue
+        # Lit border pixels near both ends of the candidate, or it is no line from edge to edge
+        # (the test below, after refining): screened first with a wide margin (refining moves
+        # a line by a pixel or two), since most candidates are a digit's strokes.
+        along = _ROWS * cos - _COLS * sin
+        reach = along[distance <= 0.71]
+        close = np.abs(border_x * cos + border_y * sin - rho) <= SCREEN_MARGIN
+        if not close.any() or not reach.size:
+            continue
+        border_along = border_y[close] * cos - border_x[close] * sin
+        if (
+            border_along.min() > reach.min() + 2.5 + SCREEN_MARGIN
+            or border_along.max() < reach.max() - 2.5 - SCREEN_MARGIN
+        ):
             continue
         # Refined on its own pixels (Hough's coarse steps miss by a pixel or two at the ends),
         # then on those closest to the refined line (the digit's strokes beside it pull less).
@@ -715,3 +731,59 @@ def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed
         ink.stages["network input"] = _as_uint8(network_input)
     back = 1.0 / (ink.work_scale * decoded.scale)
     return Preprocessed(network_input, region.scaled(back), ink.polarity, ink.stages)
+
+
+def _clean_at_once(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a stack of 28x28 gray images: which are clean MNIST-style digits that
+    :func:`restore_mnist_style` would pass through untouched, decided for all of them at once
+    with the same tests, with their polarity (True: dark on light) and light-on-dark values.
+
+    Clean means: the 2-pixel frame dark (so no lifted background, streak, line or frame noise
+    to repair), ink at full strength, strokes no bolder than MNIST's, and ink of MNIST's size
+    centred where MNIST centres it."""
+    frame = stack[:, _FRAME]
+    low = stack.min(axis=(1, 2)).astype(np.float64)
+    high = stack.max(axis=(1, 2)).astype(np.float64)
+    dark_on_light = np.median(frame, axis=1) > (low + high) / 2  # as ring_polarity
+    pixels = np.where(dark_on_light[:, None, None], 255 - stack, stack)
+    values = pixels.astype(np.float32) / 255.0
+    clean = pixels[:, _FRAME].max(axis=1) <= LIFTED_BACKGROUND * 255
+    clean &= np.count_nonzero(values >= FAINT_INK, axis=(1, 2)) >= 0.01 * 28 * 28
+    mask = values > 0.35
+    rows, cols = mask.any(axis=2), mask.any(axis=1)
+    height = 28 - rows[:, ::-1].argmax(axis=1) - rows.argmax(axis=1)
+    width = 28 - cols[:, ::-1].argmax(axis=1) - cols.argmax(axis=1)
+    long_side = np.where(rows.any(axis=1), np.maximum(width, height), 0)
+    clean &= (CLEAN_LONG_SIDE[0] <= long_side) & (long_side <= CLEAN_LONG_SIDE[1])
+    weights = values.astype(np.float64)
+    total = weights.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for axis in (_ROWS, _COLS):
+            centre = (weights * axis).sum(axis=(1, 2)) / total
+            clean &= (MNIST_CENTRE[0] <= centre) & (centre <= MNIST_CENTRE[1])
+    for index in np.flatnonzero(clean):  # the one test left to each image: stroke width
+        digit = values[index]
+        clean[index] = _thin_bold(digit) is digit  # the same array back: nothing thinned
+    return clean, dark_on_light, values
+
+
+def preprocess_many(images: list[DecodedImage]) -> list[Preprocessed | NoDigitFoundError]:
+    """:func:`preprocess` for many images, nothing kept for display; an image with no digit
+    gives its :class:`NoDigitFoundError` in its place. The clean MNIST-style 28x28 inputs among
+    them are recognised as such all at once (the same decisions, a tenth of the time)."""
+    out: list[Preprocessed | NoDigitFoundError | None] = [None] * len(images)
+    small = [i for i, image in enumerate(images) if is_mnist_style(image)]
+    if small:
+        clean, dark_on_light, values = _clean_at_once(np.stack([images[i].pixels for i in small]))
+        for k in np.flatnonzero(clean):
+            polarity = "dark-on-light" if dark_on_light[k] else "light-on-dark"
+            out[small[k]] = Preprocessed(
+                values[k].copy(), (0, 0, 28, 28), polarity, {}, resampled=False
+            )
+    for i, item in enumerate(out):
+        if item is None:
+            try:
+                out[i] = preprocess(images[i])
+            except NoDigitFoundError as error:
+                out[i] = error
+    return out  # type: ignore[return-value]

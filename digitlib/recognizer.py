@@ -238,14 +238,22 @@ class Recognizer:
         """
         if errors not in ("raise", "return"):
             raise ValueError("errors must be 'raise' or 'return'")
-        prepared: list[preprocess.Preprocessed | ValueError] = []
+        prepared: list = []
+        waiting: list[int] = []  # 28x28 inputs, restored together when all are read
         for image in images:
             try:
-                prepared.append(preprocess.preprocess(imageio.load(image, gray=True)))
+                decoded = imageio.load(image, gray=True)
+                if preprocess.is_mnist_style(decoded):
+                    waiting.append(len(prepared))
+                    prepared.append(decoded)
+                else:  # anything larger is reduced to its 28x28 at once, not kept decoded
+                    prepared.append(preprocess.preprocess(decoded))
             except (InvalidImageError, NoDigitFoundError) as error:
                 if errors == "raise":
+                    _settle(prepared, waiting, errors)  # an earlier image's error comes first
                     raise
                 prepared.append(error)
+        _settle(prepared, waiting, errors)
         good = [item for item in prepared if isinstance(item, preprocess.Preprocessed)]
         inputs = (
             np.stack([item.network_input for item in good]).astype(np.float32)
@@ -286,6 +294,19 @@ class Recognizer:
             self._prediction(item, row) for item, row in zip(prepared, probabilities, strict=True)
         ]
         return NumberReading(text="".join(str(d.digit) for d in digits), digits=digits)
+
+
+def _settle(prepared: list, waiting: list[int], errors: str) -> None:
+    """Restore the 28x28 inputs waiting in ``prepared`` (decoded images at the ``waiting``
+    places) all at once, in place; with ``errors="raise"``, raise the first one's error."""
+    restored = preprocess.preprocess_many([prepared[index] for index in waiting])
+    for index, item in zip(waiting, restored, strict=True):
+        prepared[index] = item
+    waiting.clear()
+    if errors == "raise":
+        failed = next((item for item in restored if isinstance(item, ValueError)), None)
+        if failed is not None:
+            raise failed
 
 
 def _soft(network_input: np.ndarray) -> bool:

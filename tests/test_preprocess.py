@@ -243,3 +243,34 @@ def test_line_erasing_leaves_real_digits_noise_and_outlines_alone(mnist):
     assert np.mean([erased(image) for image in salted]) < 0.02
     outlines = [cv2.Canny(image, 50, 150) for image in mnist.x_test[:200]]
     assert not any(erased(image) for image in outlines)
+
+
+def test_many_28x28_inputs_restored_at_once_as_one_by_one(mnist):
+    # preprocess_many recognises the clean ones all at once: every input, clean or corrupted,
+    # light or dark, blank or not, must come out exactly as preprocess gives it alone.
+    from digitlib import corruptions
+
+    digits = mnist.x_test[:300]
+    arrays = [*digits, *(255 - digits[:100])]
+    for name in corruptions.CORRUPTIONS:
+        arrays += list(corruptions.corrupt(digits[:20], name, 3, seed=9))
+    arrays += [np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8)]
+    decoded = [imageio.load(array) for array in arrays]
+    together = preprocess.preprocess_many(decoded)
+    assert len(together) == len(arrays)
+    for image, result in zip(decoded, together, strict=True):
+        try:
+            alone = preprocess.preprocess(image)
+        except NoDigitFoundError as error:
+            assert isinstance(result, NoDigitFoundError) and str(result) == str(error)
+            continue
+        np.testing.assert_array_equal(result.network_input, alone.network_input)
+        assert (result.polarity, result.box, result.resampled) == (
+            alone.polarity,
+            alone.box,
+            alone.resampled,
+        )
+    # Most clean digits, in either polarity, take the batch path; corrupted ones mostly not.
+    clean, _, _ = preprocess._clean_at_once(np.stack(arrays))
+    assert clean[:400].mean() >= 0.8
+    assert clean[400:].mean() <= 0.6

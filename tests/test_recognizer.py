@@ -137,6 +137,26 @@ def test_predict_many_matches_predict_and_keeps_errors_in_place(recognizer, test
         recognizer.predict_many([good[0], b"garbage"])
 
 
+def test_predict_many_mixes_28x28_arrays_and_files_in_order(recognizer, test_digits):
+    # 28x28 arrays are restored together after the others: answers stay in place, the same as
+    # one by one, and with errors="raise" the first bad image in order is the one reported.
+    images, labels = test_digits
+    blank = np.zeros((28, 28), np.uint8)
+    photo = synth.photo(images[7], int(labels[7]), np.random.default_rng(3)).data
+    mixed = [images[0], photo, blank, 255 - images[1], b"garbage", images[2]]
+    results = recognizer.predict_many(mixed, errors="return")
+    assert isinstance(results[2], digitlib.NoDigitFoundError)
+    assert isinstance(results[4], digitlib.InvalidImageError)
+    for index in (0, 1, 3, 5):
+        single = recognizer.predict(mixed[index])
+        assert results[index].digit == single.digit
+        np.testing.assert_array_equal(results[index].network_input, single.network_input)
+    assert [results[i].digit for i in (0, 3, 5)] == [int(labels[i]) for i in range(3)]
+    assert results[3].polarity == "dark-on-light"
+    with pytest.raises(digitlib.NoDigitFoundError):
+        recognizer.predict_many(mixed)  # the blank 28x28 comes before the garbage
+
+
 def test_unsure_threshold_is_documented_and_applied(recognizer, test_digits):
     strict = digitlib.Recognizer(recognizer.session, threshold=1.01)
     assert strict.predict(test_digits[0][0]).unsure
