@@ -536,15 +536,14 @@ def _line_across(lit: np.ndarray) -> np.ndarray | None:
         # Lit border pixels near both ends of the candidate, or it is no line from edge to edge
         # (the test below, after refining): screened first with a wide margin (refining moves
         # a line by a pixel or two), since most candidates are a digit's strokes.
-        along = _ROWS * cos - _COLS * sin
-        reach = along[distance <= 0.71]
+        reach = (_ROWS * cos - _COLS * sin)[distance <= 0.71]  # the line's extent, lengthwise
         close = np.abs(border_x * cos + border_y * sin - rho) <= SCREEN_MARGIN
         if not close.any() or not reach.size:
             continue
-        border_along = border_y[close] * cos - border_x[close] * sin
+        border_reach = border_y[close] * cos - border_x[close] * sin
         if (
-            border_along.min() > reach.min() + 2.5 + SCREEN_MARGIN
-            or border_along.max() < reach.max() - 2.5 - SCREEN_MARGIN
+            border_reach.min() > reach.min() + 2.5 + SCREEN_MARGIN
+            or border_reach.max() < reach.max() - 2.5 - SCREEN_MARGIN
         ):
             continue
         # Refined on its own pixels (Hough's coarse steps miss by a pixel or two at the ends),
@@ -747,7 +746,8 @@ def _clean_at_once(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     dark_on_light = np.median(frame, axis=1) > (low + high) / 2  # as ring_polarity
     pixels = np.where(dark_on_light[:, None, None], 255 - stack, stack)
     values = pixels.astype(np.float32) / 255.0
-    clean = pixels[:, _FRAME].max(axis=1) <= LIFTED_BACKGROUND * 255
+    frame = np.where(dark_on_light[:, None], 255 - frame, frame)
+    clean = frame.max(axis=1) <= LIFTED_BACKGROUND * 255
     clean &= np.count_nonzero(values >= FAINT_INK, axis=(1, 2)) >= 0.01 * 28 * 28
     mask = values > 0.35
     rows, cols = mask.any(axis=2), mask.any(axis=1)
@@ -770,7 +770,7 @@ def _clean_at_once(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def preprocess_many(images: list[DecodedImage]) -> list[Preprocessed | NoDigitFoundError]:
     """:func:`preprocess` for many images, nothing kept for display; an image with no digit
     gives its :class:`NoDigitFoundError` in its place. The clean MNIST-style 28x28 inputs among
-    them are recognised as such all at once (the same decisions, a tenth of the time)."""
+    them are recognised as such all at once (the same decisions, without a pass over each)."""
     out: list[Preprocessed | NoDigitFoundError | None] = [None] * len(images)
     small = [i for i, image in enumerate(images) if is_mnist_style(image)]
     if small:
