@@ -526,7 +526,8 @@ def _erase_straight_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
 def _line_across(lit: np.ndarray) -> np.ndarray | None:
     """The band of the strongest straight line lit from edge to edge, or None."""
     found = cv2.HoughLines(lit, 2, np.pi / 90, LINE_VOTES)
-    border_x, border_y = _COLS[_FRAME & (lit > 0)], _ROWS[_FRAME & (lit > 0)]
+    on_border = _FRAME & (lit > 0)
+    border_x, border_y = _COLS[on_border], _ROWS[on_border]
     for rho, theta in [] if found is None else found[:20, 0]:
         cos, sin = float(np.cos(theta)), float(np.sin(theta))
         distance = np.abs(_COLS * cos + _ROWS * sin - rho)
