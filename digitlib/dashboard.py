@@ -24,7 +24,7 @@ import numpy as np
 
 from digitlib import imageio, samples
 from digitlib.errors import InvalidImageError, NoDigitFoundError
-from digitlib.recognizer import NumberReading, Prediction, Recognizer
+from digitlib.recognizer import NUMBER_SIDE, NumberReading, Prediction, Recognizer
 
 log = logging.getLogger("digitlib.dashboard")
 
@@ -306,7 +306,9 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
     """
     started = time.perf_counter()
     try:
-        decoded = imageio.load(data)
+        # A number is read at more pixels than one digit (the same decoding read_number does).
+        side = NUMBER_SIDE if mode == "number" else imageio.JPEG_TARGET_SIDE
+        decoded = imageio.load(data, min_side=side)
         if mode == "number":
             reading = recognizer.read_number(decoded)
             elapsed = (time.perf_counter() - started) * 1000

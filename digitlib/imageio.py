@@ -19,7 +19,8 @@ from digitlib.errors import InvalidImageError
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 50_000_000
-# Photos are decoded at 1/2, 1/4 or 1/8 size as long as the long side stays at least this big.
+# Photos are decoded at 1/2, 1/4 or 1/8 size as long as the long side stays at least this big
+# (callers that need more pixels, such as reading a whole number, ask for more: ``min_side``).
 JPEG_TARGET_SIDE = 320  # preprocess.WORK_SIDE: no need to decode more
 SUPPORTED = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
@@ -254,11 +255,12 @@ _REDUCED = {  # JPEG decoding at 1/factor of the size, in colour (False) or lumi
 }
 
 
-def decode_bytes(data: bytes, gray: bool = False) -> DecodedImage:
+def decode_bytes(data: bytes, gray: bool = False, min_side: int = JPEG_TARGET_SIDE) -> DecodedImage:
     """Decode an encoded image after checking its size; raise :class:`InvalidImageError`.
 
     ``gray`` decodes a JPEG's luminance only (what recognition uses), skipping the colour
-    conversion: a large photo decodes faster. Other formats keep their channels and alpha."""
+    conversion: a large photo decodes faster. Other formats keep their channels and alpha.
+    A JPEG is decoded at 1/2, 1/4 or 1/8 size when its long side stays at least ``min_side``."""
     if len(data) == 0:
         raise InvalidImageError("The file is empty.")
     _check_bytes(len(data))
@@ -277,7 +279,7 @@ def decode_bytes(data: bytes, gray: bool = False) -> DecodedImage:
         # Both apply EXIF orientation.
         flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
         for factor in (8, 4, 2):
-            if max(width, height) // factor >= JPEG_TARGET_SIDE:
+            if max(width, height) // factor >= min_side:
                 flags = _REDUCED[gray][factor]
                 break
     else:
@@ -323,22 +325,23 @@ def decode_array(array: np.ndarray) -> DecodedImage:
 def load(
     image: bytes | bytearray | memoryview | str | os.PathLike | np.ndarray | DecodedImage,
     gray: bool = False,
+    min_side: int = JPEG_TARGET_SIDE,
 ) -> DecodedImage:
     """Decode bytes, a file path or a numpy array into a :class:`DecodedImage` (one already
     decoded is returned as it is, so a caller that needs the pixels decodes only once).
-    ``gray``: see :func:`decode_bytes`."""
+    ``gray`` and ``min_side``: see :func:`decode_bytes`."""
     if isinstance(image, DecodedImage):
         return image
     if isinstance(image, np.ndarray):
         return decode_array(image)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return decode_bytes(bytes(image), gray)
+        return decode_bytes(bytes(image), gray, min_side)
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         if not path.is_file():
             raise InvalidImageError(f"There is no file at {path}.")
         _check_bytes(path.stat().st_size)  # before reading a byte of it
-        return decode_bytes(path.read_bytes(), gray)
+        return decode_bytes(path.read_bytes(), gray, min_side)
     raise InvalidImageError(
         f"Expected image bytes, a file path or a numpy array, not {type(image).__name__}."
     )

@@ -115,6 +115,10 @@ def detect_polarity(gray: np.ndarray) -> str:
     step = max(1, int(np.sqrt(gray.size / 10_000)))  # about 10,000 pixels are plenty
     sample = gray[::step, ::step]
     low, median, high = np.percentile(sample, (1, 50, 99))
+    if high - low < MIN_CONTRAST * 255:
+        # Ink on under 1% of the picture (a small number on a wide, clean page) is not in those
+        # percentiles at all: compare the paper with the darkest and lightest pixels instead.
+        low, high = float(gray.min()), float(gray.max())
     middle = (low + high) / 2
     if abs(median - middle) >= AMBIGUOUS_POLARITY * (high - low) or min(gray.shape) < SMALL_SIDE:
         return "dark-on-light" if median > middle else "light-on-dark"

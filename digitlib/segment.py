@@ -34,6 +34,7 @@ SPECK = 0.2  # a mark whose box is under this fraction of the digits' height is 
 NARROW = 0.8  # a blob narrower than this (x its height) is one digit, never cut
 STRAY_GAP = 1.5  # digit heights between a mark at the picture's edge and the number: not a digit
 STACK_OVERLAP = 0.5  # pieces overlapping in height by at most this are stacked, one digit
+STACK_GAP = 0.5  # pieces further apart in height than this (x the line's height) stay apart
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -73,12 +74,14 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
                 bx0, by0, bx1, by1 = extent(groups[j])
                 narrow = min(ax1 - ax0, bx1 - bx0)
                 low = min(ay1 - ay0, by1 - by0)
+                near = max(ay0, by0) - min(ay1, by1) <= STACK_GAP * line_height
                 stacked = (
                     _overlap(ax0, ax1, bx0, bx1) >= 0.5 * narrow
                     and _overlap(ay0, ay1, by0, by1) <= STACK_OVERLAP * low
+                    and near
                 )
                 small = low < 0.45 * max(line_height, 0.6 * big_height)
-                close = max(ax0, bx0) - min(ax1, bx1) <= 0.25 * big_height
+                close = max(ax0, bx0) - min(ax1, bx1) <= 0.25 * big_height and near
                 if stacked or (small and close):
                     groups[i] += groups.pop(j)
                     merged = True
