@@ -3,8 +3,8 @@
 Connected components of the cleaned ink mask are grouped into blobs: pieces stacked above one
 another (a 5's detached top, a 7's bar, a broken stroke) are merged, and specks, dashes,
 marks off the line of writing and things cut by the picture's edge far from the number are
-dropped. A blob wide enough to hold touching digits is cut where the classifier reads the
-pieces best.
+dropped. A blob wide enough to hold touching digits is cut along paths through the least ink
+(round the strokes of slanted digits), where the classifier reads the pieces best.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ NARROW = 0.8  # a blob narrower than this (x its height) is one digit, never cut
 STRAY_GAP = 1.5  # digit heights between a mark at the picture's edge and the number: not a digit
 STACK_OVERLAP = 0.5  # pieces overlapping in height by at most this are stacked, one digit
 STACK_GAP = 0.5  # pieces further apart in height than this (x the line's height) stay apart
+SEAM_BAND = 0.3  # a cut may lean this many digit heights either side of its valley (0: straight)
+SEAM_STEP = 0.05  # cost of a sideways step (full ink costs 1 a pixel): straight across bare paper
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -146,12 +148,41 @@ def region_from_mask(mask: np.ndarray) -> Region | None:
     )
 
 
-def _columns(region: Region, left: int, right: int) -> Region | None:
-    """The part of a region between two columns (relative to its left edge)."""
+def _between(region: Region, left: np.ndarray, right: np.ndarray) -> Region | None:
+    """The part of a region between two cuts: in each of its rows, the columns from ``left`` up
+    to ``right`` (relative to its left edge)."""
+    columns = np.arange(region.w)
+    inside = (columns >= left[:, None]) & (columns < right[:, None])
+    box = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
     piece = np.zeros_like(region.mask)
-    start, stop = region.x + left, region.x + right
-    piece[:, start:stop] = region.mask[:, start:stop]
+    piece[box] = region.mask[box] * inside
     return region_from_mask(piece)
+
+
+def _seam(cost: np.ndarray, column: int, band: int) -> np.ndarray:
+    """A cut from top to bottom through the least ink, within ``band`` columns of ``column`` and
+    moving at most one column per row (dynamic programming, as in seam carving). Between two
+    slanted digits that touch it goes round their strokes, where a straight cut would give a
+    piece of one to the other. Returns the column (of ``cost``) at which each row is cut."""
+    height, width = cost.shape
+    lo, hi = max(0, column - band), min(width, column + band + 1)
+    # A little cost for straying from the valley keeps the cut there when nothing is in the way.
+    local = cost[:, lo:hi] + 0.01 * np.abs(np.arange(lo, hi) - column) / max(band, 1)
+    total = local[0].copy()
+    came = np.zeros(local.shape, np.int8)  # -1: from the column to the left, 0: above, 1: right
+    rows = np.arange(hi - lo)
+    for row in range(1, height):
+        options = np.stack(
+            [np.r_[np.inf, total[:-1]] + SEAM_STEP, total, np.r_[total[1:], np.inf] + SEAM_STEP]
+        )
+        choice = np.argmin(options, axis=0)
+        total = options[choice, rows] + local[row]
+        came[row] = choice - 1
+    path = np.empty(height, np.int64)
+    path[-1] = int(np.argmin(total))
+    for row in range(height - 1, 0, -1):
+        path[row - 1] = path[row] + came[row, path[row]]
+    return path + lo
 
 
 def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[int]:
@@ -177,11 +208,18 @@ def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[
 
 
 def _pieces(ink: InkImage, region: Region, digit_height: float) -> list[Region]:
-    """A blob as pieces a digit is made of: itself when narrow, else cut at its ink valleys."""
+    """A blob as pieces a digit is made of: itself when narrow, else cut along the least-ink
+    paths through the valleys of its ink profile."""
     if region.w <= NARROW * region.h:  # narrower than two digits side by side
         return [region]
-    bounds = [0, *_cut_candidates(ink, region, digit_height), region.w]
-    pieces = [_columns(region, left, right) for left, right in itertools.pairwise(bounds)]
+    box = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
+    cost = ink.ink[box] * region.mask[box]
+    band = int(SEAM_BAND * digit_height)
+    cuts = [np.zeros(region.h, np.int64)]
+    for column in _cut_candidates(ink, region, digit_height):  # left to right
+        cuts.append(np.maximum(_seam(cost, column, band), cuts[-1]))  # never crossing
+    cuts.append(np.full(region.h, region.w, np.int64))
+    pieces = [_between(region, left, right) for left, right in itertools.pairwise(cuts)]
     return [piece for piece in pieces if piece is not None] or [region]
 
 
@@ -215,7 +253,8 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
     and its 28x28 network input.
 
     The line is over-segmented: components grouped by ``_groups``, and blobs wide enough to
-    hold touching digits cut at the valleys of their ink profile. Each blob whole, and every run
+    hold touching digits cut through the valleys of their ink profile, each cut following the
+    least ink (``_seam``), so that it can lean with slanted writing. Each blob whole, and every run
     of one to ``MAX_PIECES`` consecutive pieces of one blob, is a candidate digit; ``classify``
     (mapping (N, 28, 28) network inputs to (N, 10) probabilities) and ``digitness`` (the gate's
     "is this one digit" score, optional) score them, and dynamic programming picks the best
