@@ -173,6 +173,20 @@ def test_number_mode_reads_the_number_and_boxes_each_digit(app, uploads):
     assert "3 digits" in card.value
 
 
+def test_number_mode_reads_a_small_number_in_a_large_photo(app, mnist):
+    # Five digits 28 px tall on a clean page in an 1,800 px wide JPEG. Decoded as one digit is
+    # (down to 320 px, here a quarter) they were 7 px tall and read as "2111".
+    rng = np.random.default_rng(3)
+    picks = [1000, 1001, 1002, 1003, 1004]
+    ink = synth._ink_layer([mnist.x_test[i] for i in picks], 28, rng)
+    page = np.full((110, 1800), 240, np.uint8)
+    page[40 : 40 + ink.shape[0], 40 : 40 + ink.shape[1]] = 240 - 210 * ink[:, : 1800 - 80]
+    data = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    app.mode.value = "number"
+    (card,) = app.handle([dashboard.UploadedFile("long.jpg", data, 0)])
+    assert predictions(card) == ["".join(str(int(mnist.y_test[i])) for i in picks)]
+
+
 def test_switching_mode_reads_the_last_upload_again(app, uploads):
     number = uploads["number"]
     choose(app.upload, ("zip.jpg", number.data))
