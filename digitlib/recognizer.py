@@ -34,8 +34,8 @@ SOFT_INK = 0.2
 LOOK_AGAIN = 0.9
 BATCH = 256  # images per ONNX Runtime call in predict_many
 # A line of digits needs more pixels than one digit: it is decoded and localised at up to this
-# long side. (Decoded at one digit's 320 px, a 1,600 px photo of six digits lost a number in 80
-# on development seeds.)
+# long side. (Decoded no larger than one digit's 320 px allows, 1.25% fewer numbers were read
+# exactly on development seeds: reports/experiments/numbers-and-throughput.md.)
 NUMBER_SIDE = 3 * preprocess.WORK_SIDE
 GATE_NAME = "digit_gate"  # models/digit_gate.onnx: is this a digit at all?
 NOT_A_DIGIT = (
