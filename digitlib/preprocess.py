@@ -9,6 +9,7 @@ keeping the aspect ratio with anti-aliased grey levels, centre by centre of mass
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -26,6 +27,15 @@ MIN_DIGIT_SIDE = 8  # work-image pixels: anything smaller is a speck, not a digi
 # or a smudge beside the digit stays out (photos of 2 x 1000 test digits: 98.0 -> 98.3%, 98.5
 # -> 98.8%; crops 99.4 -> 99.3%, canvas unchanged).
 PIECE_INK = 0.7
+PIECE_GAP = 0.25  # a piece this close (x the digit's long side so far) joins it, ...
+# ... and a large piece (this share of the first one's area) this close x the longer side of the
+# two: a digit broken in the middle, a 3's lower half 11 px below a 36 px top (photos and crops
+# of 2 x 1000 test digits: 2 more read right, none fewer; held-out non-digits refused alike).
+LARGE_PIECE = 0.3
+LARGE_PIECE_GAP = 0.35
+# A second look keeps the faint ink this wide (work pixels) around the strokes, for readings the
+# network is unsure of (recognizer.LOOK_AGAIN): see with_faint_ink.
+FAINT_MARGIN = 7
 AMBIGUOUS_POLARITY = 0.1  # median this close (x range) to mid-grey: look at the strokes
 ENVELOPE = 2  # the shadow-following paper level is this many pen widths wide (0: off)
 RELATIVE_INK = 0.45  # binarisation level, as a fraction of the strongest ink
@@ -325,9 +335,11 @@ def _drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return (labels > 0).astype(np.uint8), labels, np.vstack([stats[:1], stats[kept]])
 
 
-def find_digit(ink: InkImage, piece_ink: float = PIECE_INK) -> Region:
-    """The component with the most ink and the pieces close to it (a 5's top, a 7's bar) that
-    are at least ``piece_ink`` times as dark."""
+def find_digit(
+    ink: InkImage, piece_ink: float = PIECE_INK, large_piece_gap: float = LARGE_PIECE_GAP
+) -> Region:
+    """The component with the most ink and the pieces close to it (a 5's top, a 7's bar, the
+    other half of a broken stroke) that are at least ``piece_ink`` times as dark."""
     labels, stats = ink.labels, ink.stats
     count = len(stats)
     if count <= 1:
@@ -338,18 +350,22 @@ def find_digit(ink: InkImage, piece_ink: float = PIECE_INK) -> Region:
     )[1:]
     weights = np.where(weights > 0, weights, stats[1:, cv2.CC_STAT_AREA] * 1e-6)  # thin ones
     chosen = {int(np.argmax(weights)) + 1}
+    first_area = stats[next(iter(chosen)), cv2.CC_STAT_AREA]
     least = piece_ink * _strength(ink, stats, next(iter(chosen))) if piece_ink else 0.0
     faint: set[int] = set()  # pieces found too faint: not measured again on the next pass
     x0, y0, x1, y1 = _box(stats, chosen)
     changed = True
     while changed:
         changed = False
-        gap = 0.25 * max(x1 - x0, y1 - y0)
+        side = max(x1 - x0, y1 - y0)
         for label in range(1, count):
             if label in chosen or label in faint:
                 continue
             lx, ly = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
             lw, lh = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
+            gap = PIECE_GAP * side
+            if stats[label, cv2.CC_STAT_AREA] >= LARGE_PIECE * first_area:
+                gap = max(gap, large_piece_gap * max(side, lw, lh))
             # A hair-thin straight sliver beside the digit is what is left of a paper line.
             sliver = min(lw, lh) <= max(2, 0.03 * max(x1 - x0, y1 - y0)) and max(lw, lh) >= 4 * min(
                 lw, lh
@@ -423,6 +439,18 @@ def mnist_normalise(ink: np.ndarray, region: Region) -> np.ndarray:
     size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
     digit = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     return centre_by_mass(digit)
+
+
+def with_faint_ink(ink: np.ndarray, region: Region) -> np.ndarray:
+    """The network input again, keeping the ink within ``FAINT_MARGIN`` pixels of the strokes
+    (inside the digit's box) that binarisation left out: a stroke broken into faint dots, the
+    faint side of a 0. A second look for a reading the network is unsure of: on photos of
+    2 x 1000 test digits it read 2 more right and none fewer, on numbers 2 of 1,200 more."""
+    x, y, w, h = region.x, region.y, region.w, region.h
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (FAINT_MARGIN, FAINT_MARGIN))
+    wider = np.zeros_like(region.mask)
+    wider[y : y + h, x : x + w] = cv2.dilate(region.mask[y : y + h, x : x + w], kernel)
+    return mnist_normalise(ink, Region(x, y, w, h, wider))
 
 
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:
@@ -672,8 +700,11 @@ def restore_mnist_style(pixels: np.ndarray) -> np.ndarray:
         return values
     try:
         # Every piece counts here: a corrupted digit's pieces may be fainter than the rest.
+        # (Large pieces join only as close as any other: the corruption suite was measured so.)
         region = find_digit(
-            InkImage(values, mask, labels, stats, "light-on-dark", 1.0), piece_ink=0.0
+            InkImage(values, mask, labels, stats, "light-on-dark", 1.0),
+            piece_ink=0.0,
+            large_piece_gap=0.0,
         )
     except NoDigitFoundError:
         if lined:
@@ -718,6 +749,9 @@ class Preprocessed:
     polarity: str
     stages: dict[str, np.ndarray]
     resampled: bool = True  # False: a 28x28 input restored in place (no resampling smoothed it)
+    # For an upload, its input made again with the faint ink around the strokes
+    # (:func:`with_faint_ink`), made only when asked: the recogniser's second look.
+    second_look: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
 
 
 def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed:
@@ -734,7 +768,13 @@ def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed
     if keep_stages:
         ink.stages["network input"] = _as_uint8(network_input)
     back = 1.0 / (ink.work_scale * decoded.scale)
-    return Preprocessed(network_input, region.scaled(back), ink.polarity, ink.stages)
+    return Preprocessed(
+        network_input,
+        region.scaled(back),
+        ink.polarity,
+        ink.stages,
+        second_look=lambda: with_faint_ink(ink.ink, region),
+    )
 
 
 def _clean_at_once(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
