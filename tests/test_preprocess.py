@@ -81,6 +81,53 @@ def test_a_shadow_edge_beside_the_digit_stays_out_of_its_box(digits):
         assert x + w <= right + 6, f"the box {x, y, w, h} reaches the shadow's edge"
 
 
+def test_a_digit_broken_in_the_middle_is_found_whole(mnist):
+    # A pen that skipped across the middle of a digit leaves two large pieces a few pixels
+    # apart (11 px between a 3's halves in a 320 px photo); only the top one was found, and a 3
+    # was read as a 9. Three rows are taken out of each test digit whose ink they cut in two.
+    whole = tried = 0
+    for digit in mnist.x_test[:60]:
+        rows = np.nonzero(digit.max(axis=1) > 60)[0]
+        middle = (rows.min() + rows.max()) // 2
+        broken = digit.copy()
+        broken[middle - 1 : middle + 2] = 0
+        if cv2.connectedComponents((broken > 60).astype(np.uint8))[0] != 3:
+            continue  # not two pieces (a 1 cut short, a 0 cut into more)
+        tried += 1
+        page = _paper_with_digit(broken)
+        photo = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+        _, _, _, height = preprocess.preprocess(imageio.load(photo)).box
+        whole += height >= 0.9 * (np.ptp(rows) + 1) * 180 / 28
+    assert tried >= 40 and whole == tried, f"{whole} of {tried} found whole"
+
+
+def test_a_second_look_keeps_faint_ink_beside_the_strokes_only():
+    # A 0 with faint dots along the inside of its stroke, as a pen running dry leaves them,
+    # under the binarisation level; and a faint smudge in the middle of the 0.
+    ring = np.zeros((200, 200), np.float32)
+    cv2.ellipse(ring, (100, 100), (40, 60), 0, 0, 360, 1.0, 6)
+    dots = np.zeros_like(ring)
+    cv2.ellipse(dots, (100, 100), (35, 55), 0, 100, 260, 0.35, 2)
+    dots[::5] = 0
+    smudge = np.zeros_like(ring)
+    smudge[90:110, 92:108] = 0.35
+    mask = (ring > 0.5).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+
+    def looks(ink):
+        image = preprocess.InkImage(ink, mask, labels, stats, "dark-on-light", 1.0)
+        region = preprocess.find_digit(image)
+        return preprocess.mnist_normalise(ink, region), preprocess.with_faint_ink(ink, region)
+
+    first, second = looks(ring)
+    first_dots, second_dots = looks(ring + dots)
+    _, second_smudge = looks(ring + smudge)
+    seen_first = np.abs(first_dots - first).sum()  # the first look barely sees the dots ...
+    seen_second = np.abs(second_dots - second).sum()  # ... the second keeps them
+    assert seen_second > 3 * seen_first and seen_second > 5, (seen_first, seen_second)
+    np.testing.assert_array_equal(second_smudge, second)  # but nothing away from the strokes
+
+
 @pytest.mark.parametrize(
     ("kind", "expected_polarity"),
     [("photo", "dark-on-light"), ("canvas", "alpha"), ("crop", "light-on-dark")],

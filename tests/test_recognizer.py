@@ -206,3 +206,41 @@ def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(
     confident = direct.max(axis=1) >= module.LOOK_AGAIN
     got = np.stack([p.probabilities for p in clean])
     np.testing.assert_allclose(got[confident], direct[confident], atol=1e-6)
+
+
+def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(
+    recognizer, test_digits, monkeypatch
+):
+    # Small, blurred photos: the network is unsure of some of them. Those, and only those, are
+    # read again with the faint ink beside the strokes kept, and the two readings averaged.
+    from digitlib import preprocess
+    from digitlib import recognizer as module
+
+    looked: list[np.ndarray] = []
+
+    def second_look(ink, region):
+        looked.append(real(ink, region))
+        return looked[-1]
+
+    real = preprocess.with_faint_ink
+    monkeypatch.setattr(preprocess, "with_faint_ink", second_look)
+    rng = np.random.default_rng(4)
+    images, labels = test_digits
+    unsure = 0
+    for index in range(60):
+        photo = synth.photo(images[index], int(labels[index]), rng, side=int(rng.integers(50, 90)))
+        looked.clear()
+        try:
+            prediction = recognizer.predict(photo.data)
+        except digitlib.NoDigitFoundError:
+            continue
+        first = recognizer.probabilities(prediction.network_input[None])[0]
+        if first.max() >= module.LOOK_AGAIN:
+            assert not looked
+            np.testing.assert_allclose(prediction.probabilities, first, atol=1e-6)
+        else:
+            unsure += 1
+            assert len(looked) == 1
+            again = recognizer.probabilities(looked[0][None])[0]
+            np.testing.assert_allclose(prediction.probabilities, (first + again) / 2, atol=1e-6)
+    assert unsure >= 3
