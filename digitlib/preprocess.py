@@ -349,9 +349,9 @@ def find_digit(
         labels[::2, ::2].ravel(), weights=ink.ink[::2, ::2].ravel(), minlength=count
     )[1:]
     weights = np.where(weights > 0, weights, stats[1:, cv2.CC_STAT_AREA] * 1e-6)  # thin ones
-    chosen = {int(np.argmax(weights)) + 1}
-    first_area = stats[next(iter(chosen)), cv2.CC_STAT_AREA]
-    least = piece_ink * _strength(ink, stats, next(iter(chosen))) if piece_ink else 0.0
+    first = int(np.argmax(weights)) + 1
+    chosen = {first}
+    least = piece_ink * _strength(ink, stats, first) if piece_ink else 0.0
     faint: set[int] = set()  # pieces found too faint: not measured again on the next pass
     x0, y0, x1, y1 = _box(stats, chosen)
     changed = True
@@ -364,12 +364,11 @@ def find_digit(
             lx, ly = stats[label, cv2.CC_STAT_LEFT], stats[label, cv2.CC_STAT_TOP]
             lw, lh = stats[label, cv2.CC_STAT_WIDTH], stats[label, cv2.CC_STAT_HEIGHT]
             gap = PIECE_GAP * side
-            if stats[label, cv2.CC_STAT_AREA] >= LARGE_PIECE * first_area:
+            if stats[label, cv2.CC_STAT_AREA] >= LARGE_PIECE * stats[first, cv2.CC_STAT_AREA]:
                 gap = max(gap, large_piece_gap * max(side, lw, lh))
             # A hair-thin straight sliver beside the digit is what is left of a paper line.
-            sliver = min(lw, lh) <= max(2, 0.03 * max(x1 - x0, y1 - y0)) and max(lw, lh) >= 4 * min(
-                lw, lh
-            )
+            thin = max(2, 0.03 * max(x1 - x0, y1 - y0))  # the box as it stands now
+            sliver = min(lw, lh) <= thin and max(lw, lh) >= 4 * min(lw, lh)
             if (
                 not sliver
                 and lx <= x1 + gap
