@@ -9,6 +9,7 @@ keeping the aspect ratio with anti-aliased grey levels, centre by centre of mass
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -772,7 +773,7 @@ def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed
         region.scaled(back),
         ink.polarity,
         ink.stages,
-        second_look=lambda: with_faint_ink(ink.ink, region),
+        second_look=functools.partial(with_faint_ink, ink.ink, region),
     )
 
 

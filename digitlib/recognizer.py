@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,19 +177,26 @@ class Recognizer:
         return probabilities
 
     def _look_again(
-        self, network_inputs: np.ndarray, probabilities: np.ndarray, eligible: np.ndarray
+        self, probabilities: np.ndarray, items: list[preprocess.Preprocessed]
     ) -> np.ndarray:
-        """Soft inputs the network is unsure of (among ``eligible``: 28x28 inputs restored in
-        place), smoothed (a 1-pixel Gaussian) and classified again; their probabilities become
-        the mean of the two looks."""
-        unsure = np.flatnonzero((probabilities.max(axis=1) < LOOK_AGAIN) & eligible)
-        soft = [i for i in unsure if _soft(network_inputs[i])]
-        if not soft:
+        """A second look at the inputs the network is unsure of (under ``LOOK_AGAIN``): a soft
+        28x28 input restored in place smoothed (a 1-pixel Gaussian), an upload with the faint ink
+        around its strokes (``Preprocessed.second_look``). Each one's probabilities become the
+        mean of the two looks."""
+        rows, again = [], []
+        for index in np.flatnonzero(probabilities.max(axis=1) < LOOK_AGAIN):
+            item = items[index]
+            if item.resampled and item.second_look is not None:
+                rows.append(index)
+                again.append(item.second_look())
+            elif not item.resampled and _soft(item.network_input):
+                rows.append(index)
+                smoothed = cv2.GaussianBlur(item.network_input, (0, 0), 1.0)
+                again.append(smoothed / max(float(smoothed.max()), 1e-6))
+        if not rows:
             return probabilities
-        smoothed = np.stack([cv2.GaussianBlur(network_inputs[i], (0, 0), 1.0) for i in soft])
-        smoothed /= np.maximum(smoothed.max(axis=(1, 2), keepdims=True), 1e-6)
         out = probabilities.copy()
-        out[soft] = (probabilities[soft] + self.probabilities(smoothed)) / 2
+        out[rows] = (probabilities[rows] + self.probabilities(np.stack(again))) / 2
         return out
 
     def digit_scores(self, network_inputs: np.ndarray) -> np.ndarray:
@@ -232,11 +240,7 @@ class Recognizer:
         score = float(self.digit_scores(inputs)[0])
         if score < self.gate_threshold:
             raise NoDigitFoundError(NOT_A_DIGIT)
-        row = self._look_again(
-            inputs, self.probabilities(inputs), np.array([not prepared.resampled])
-        )[0]
-        if row.max() < LOOK_AGAIN and prepared.second_look is not None:
-            row = (row + self.probabilities(prepared.second_look()[None])[0]) / 2
+        row = self._look_again(self.probabilities(inputs), [prepared])[0]
         return self._prediction(prepared, row, score)
 
     def predict_many(self, images, errors: str = "raise") -> list[Prediction | ValueError]:
@@ -270,8 +274,7 @@ class Recognizer:
             if good
             else np.zeros((0, 28, 28), np.float32)
         )
-        in_place = np.array([not item.resampled for item in good], bool)
-        looked = self._look_again(inputs, self.probabilities(inputs), in_place)
+        looked = self._look_again(self.probabilities(inputs), good)
         probabilities, scores = iter(looked), iter(self.digit_scores(inputs))
         results: list[Prediction | ValueError] = []
         for item in prepared:
@@ -293,16 +296,20 @@ class Recognizer:
         decoded = imageio.load(image, gray=True, min_side=NUMBER_SIDE)
         ink = preprocess.ink_image(decoded, work_side=NUMBER_SIDE)
         back = 1.0 / (ink.work_scale * decoded.scale)
-        found = segment.find_digits(ink, self.probabilities, self.digit_scores)
         prepared = [
-            preprocess.Preprocessed(network_input, region.scaled(back), ink.polarity, {})
-            for region, network_input in found
+            preprocess.Preprocessed(
+                network_input,
+                region.scaled(back),
+                ink.polarity,
+                {},
+                second_look=functools.partial(preprocess.with_faint_ink, ink.ink, region),
+            )
+            for region, network_input in segment.find_digits(
+                ink, self.probabilities, self.digit_scores
+            )
         ]
-        probabilities = self.probabilities(np.stack([item.network_input for item in prepared]))
-        unsure = np.flatnonzero(probabilities.max(axis=1) < LOOK_AGAIN)
-        if len(unsure):  # a second look with the faint ink around the strokes, as in predict
-            again = np.stack([preprocess.with_faint_ink(ink.ink, found[i][0]) for i in unsure])
-            probabilities[unsure] = (probabilities[unsure] + self.probabilities(again)) / 2
+        inputs = np.stack([item.network_input for item in prepared])
+        probabilities = self._look_again(self.probabilities(inputs), prepared)
         digits = [
             self._prediction(item, row) for item, row in zip(prepared, probabilities, strict=True)
         ]
