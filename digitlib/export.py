@@ -154,23 +154,39 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
             f"{bm.get('ece', float('nan')):.2%} | {bt['train_seconds'] / 60:.1f} min |"
         )
     total = card.get("total_train_seconds", train["train_seconds"])
-    stages = ""
-    if "stages" in card:
+    stages, done = "", card.get("stages", {})
+    count = 1 + ("clean" in done) + ("uploads" in done)
+    if "clean" in done:
         clean = card["stages"]["clean"]
         clean_aug = _augment_text(clean["config"]["augment"])
         stages = (
-            f"Stage 2 of two. Stage 1 (`{cfg['init_model']}`): peak learning rate "
+            f"Trained in {count} stages. Stage 1 (`{cfg['init_model']}`): peak learning rate "
             f"{clean['config']['learning_rate']:g}, {clean['epochs_run']} epochs, best validation "
             f"epoch {clean['best_epoch']} (validation accuracy {clean['best_val_accuracy']:.4f}), "
             f"augmentation {clean_aug or 'none'}, {clean['train_seconds'] / 60:.1f} minutes. "
-            f"Stage 2, below, fine-tuned a copy of it; the weights here are "
+            f"Stage 2, the procedure below, fine-tuned a copy of it; the weights here are "
             f"{1 - card['stages']['finetune_alpha']:g} x stage 1 + "
             f"{card['stages']['finetune_alpha']:g} x stage 2 (a weight-space mix, WiSE-FT), with "
             f"BatchNorm statistics re-estimated on clean training digits. "
-            f"Both stages took {total / 60:.1f} minutes.\n\n"
         )
+    if "uploads" in done:
+        up = done["uploads"]
+        stages += (
+            f"Then stage {count}: those weights fine-tuned for {up['config']['epochs']} epochs "
+            f"(Adam, {up['config']['learning_rate']:g}) on {up['network_inputs']:,} inputs "
+            f"that the serving pipeline made of {up['uploads']:,} uploads of training digits "
+            f"(photos, drawings, crops, digits cut from photographed numbers), each batch half "
+            f"those and half training digits "
+            f"({_augment_text(up['config']['augment']) or 'as they are'}; validation accuracy "
+            f"{up['best_val_accuracy']:.4f}, {up['train_seconds'] / 60:.1f} minutes); the "
+            f"weights here are {1 - up['alpha']:g} x the weights before it + {up['alpha']:g} x "
+            f"the fine-tuned copy, with BatchNorm statistics re-estimated on training digits and "
+            f"upload inputs. "
+        )
+    if stages:
+        stages += f"All {count} stages took {total / 60:.1f} minutes.\n\n"
         rows[0] = rows[0].replace(
-            f"{train['train_seconds'] / 60:.1f} min |", f"{total / 60:.1f} min (both stages) |"
+            f"{train['train_seconds'] / 60:.1f} min |", f"{total / 60:.1f} min (all stages) |"
         )
     text = f"""# Model card: {card["name"]}
 

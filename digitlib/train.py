@@ -320,3 +320,80 @@ def weight_space_mix(
     )
     refresh_batchnorm(mixed, images, seed=seed)
     return mixed
+
+
+def finetune_on_uploads(
+    network: keras.Model,
+    mnist: MNIST,
+    upload_inputs: np.ndarray,
+    upload_labels: np.ndarray,
+    config: TrainConfig,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Fine-tune ``network`` (in place) on the pipeline's outputs for uploads of training digits
+    (:func:`digitlib.uploads.training_inputs`), each batch half those and half MNIST training
+    digits with ``config.augment`` (notebook 03 gives them as they are: augmenting them, even
+    half of them, cost clean accuracy and did not help the corruption suite through the
+    pipeline). Adam at a constant ``config.learning_rate`` for ``config.epochs`` passes over the
+    uploads; the last epoch is kept, with the BatchNorm statistics it trained with (batches of
+    both kinds of input the network serves).
+
+    The validation split of ``config.seed`` never enters (pass uploads made from the fit split).
+    """
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    x_fit, y_fit, x_val, y_val = validation_split(
+        mnist.x_train, mnist.y_train, config.validation_size, seed=config.seed
+    )
+    if config.train_limit:
+        x_fit, y_fit = x_fit[: config.train_limit], y_fit[: config.train_limit]
+    half = config.batch_size // 2
+    if len(upload_inputs) < half:
+        raise ValueError(
+            f"a batch of {config.batch_size} is half upload inputs: need at least {half}, "
+            f"got {len(upload_inputs)}"
+        )
+    uploads = augment_lib.make_dataset(
+        upload_inputs, upload_labels, half, shuffle=True, seed=config.seed
+    )
+    plain = augment_lib.make_dataset(
+        x_fit, y_fit, half, config.augment, shuffle=True, seed=config.seed + 1
+    ).repeat()
+    train_ds = tf.data.Dataset.zip(uploads, plain).map(
+        lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0))
+    )
+    val_ds = augment_lib.make_dataset(x_val, y_val, 1000)
+    network.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    epoch_log = EpochLog(config.epochs, log)
+    log(
+        f"fine-tuning on {len(upload_inputs):,} upload inputs, each batch half uploads and half "
+        f"of {len(x_fit):,} training digits, {config.epochs} epochs"
+    )
+    start = time.perf_counter()
+    fit = network.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=config.epochs,
+        callbacks=[epoch_log],
+        shuffle=False,  # the datasets reshuffle themselves every epoch
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    loss, accuracy = network.evaluate(val_ds, verbose=0)
+    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    history["learning_rate"] = epoch_log.learning_rates
+    history["epoch_seconds"] = epoch_log.seconds
+    log(f"validation accuracy {accuracy:.4f} (loss {loss:.4f}), {seconds / 60:.1f} min")
+    return TrainResult(
+        model=network,
+        history=history,
+        best_epoch=config.epochs,
+        best_val_accuracy=float(accuracy),
+        train_seconds=seconds,
+        config=config,
+    )

@@ -71,6 +71,13 @@ def test_pipeline_writes_models_figures_and_metrics(smoke_run):
     assert sidecar["training"]["config"]["init_model"].endswith("digit_cnn_clean.keras")
     assert sidecar["stages"]["finetune_alpha"] == smoke["wise_alpha"]
     assert (folder / "models" / "digit_cnn_clean.onnx").is_file()
+    # Stage 3: that mix fine-tuned on the pipeline's outputs for uploads of training digits.
+    uploads = json.loads((folder / "reports" / "history_digit_cnn_uploads.json").read_text())
+    assert len(uploads["history"]["loss"]) == smoke["upload_epochs"]
+    stage3 = sidecar["stages"]["uploads"]
+    assert stage3["uploads"] == smoke["upload_count"]
+    assert stage3["network_inputs"] >= smoke["upload_count"] * 0.8
+    assert "Then stage 3" in (folder / "models" / "digit_cnn.md").read_text()
 
 
 def test_nbval_rechecks_the_marked_outputs(smoke_run):

@@ -152,3 +152,33 @@ def test_weight_space_mix_refuses_bad_settings(tiny_run, mnist):
         train.weight_space_mix(base, base, 1.5, mnist.x_train[:100])
     with pytest.raises(ValueError, match="same architecture"):
         train.weight_space_mix(base, model_lib.build("seed"), 0.5, mnist.x_train[:100])
+
+
+def test_finetune_on_uploads_learns_the_pipelines_inputs(tiny_run, mnist):
+    import keras
+
+    from digitlib import config, uploads
+
+    images, labels = mnist.x_train[:3000], mnist.y_train[:3000]
+    x, y = uploads.training_inputs(images, labels, 200, config.DEFAULT_ONNX, seed=5, workers=2)
+    held_x, held_y = uploads.training_inputs(
+        mnist.x_train[3000:6000], mnist.y_train[3000:6000], 100, config.DEFAULT_ONNX, seed=6
+    )
+    base = tiny_run[0].model
+    tuned = keras.models.clone_model(base)
+    tuned.set_weights(base.get_weights())
+    settings = {**TINY, "epochs": 3, "batch_size": 32, "learning_rate": 0.003, "augment": {}}
+    lines = []
+    result = train.finetune_on_uploads(
+        tuned, mnist, x, y, train.TrainConfig(**settings), log=lines.append
+    )
+    assert result.model is tuned and len(result.history["loss"]) == 3
+    assert sum(line.startswith("epoch ") for line in lines) == 3
+    before = evaluate.accuracy(evaluate.predict_probabilities(base, held_x), held_y)
+    after = evaluate.accuracy(evaluate.predict_probabilities(tuned, held_x), held_y)
+    assert after > before + 0.02, (before, after)
+    # Plain digits are still read (each batch was half of them).
+    plain = evaluate.predict_probabilities(tuned, mnist.x_test[:1000])
+    assert evaluate.accuracy(plain, mnist.y_test[:1000]) > 0.8
+    with pytest.raises(ValueError, match="at least 16"):
+        train.finetune_on_uploads(tuned, mnist, x[:10], y[:10], train.TrainConfig(**settings))
