@@ -207,6 +207,20 @@ def _resolve(path: str) -> Path:
     return candidate if candidate.is_absolute() else project.ROOT / candidate
 
 
+def _seeded_split(config: TrainConfig, mnist: MNIST):
+    """Seed every generator (deterministic ops when asked) and split off the validation images:
+    (x_fit, y_fit, x_val, y_val), the fit part cut to ``config.train_limit`` when set."""
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    x_fit, y_fit, x_val, y_val = validation_split(
+        mnist.x_train, mnist.y_train, config.validation_size, seed=config.seed
+    )
+    if config.train_limit:
+        x_fit, y_fit = x_fit[: config.train_limit], y_fit[: config.train_limit]
+    return x_fit, y_fit, x_val, y_val
+
+
 def train(
     config: TrainConfig,
     mnist: MNIST,
@@ -219,15 +233,7 @@ def train(
     training; the checkpoint with the best validation accuracy is kept. The test split is not
     touched here.
     """
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-    x_fit, y_fit, x_val, y_val = validation_split(
-        mnist.x_train, mnist.y_train, config.validation_size, seed=config.seed
-    )
-    if config.train_limit:
-        x_fit, y_fit = x_fit[: config.train_limit], y_fit[: config.train_limit]
+    x_fit, y_fit, x_val, y_val = _seeded_split(config, mnist)
     train_ds = augment_lib.make_dataset(
         x_fit, y_fit, config.batch_size, config.augment, shuffle=True, seed=config.seed
     )
@@ -340,14 +346,7 @@ def finetune_on_uploads(
 
     The validation split of ``config.seed`` never enters (pass uploads made from the fit split).
     """
-    keras.utils.set_random_seed(config.seed)
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    x_fit, y_fit, x_val, y_val = validation_split(
-        mnist.x_train, mnist.y_train, config.validation_size, seed=config.seed
-    )
-    if config.train_limit:
-        x_fit, y_fit = x_fit[: config.train_limit], y_fit[: config.train_limit]
+    x_fit, y_fit, x_val, y_val = _seeded_split(config, mnist)
     half = config.batch_size // 2
     if len(upload_inputs) < half:
         raise ValueError(
