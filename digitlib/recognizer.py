@@ -142,20 +142,10 @@ class Recognizer:
             raise FileNotFoundError(
                 f"No exported model at {path}; run `make pipeline` to train one."
             )
-        options = ort.SessionOptions()
-        options.inter_op_num_threads = 1  # a chain of layers: nothing to run side by side
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = _session(path)
         sidecar = path.with_suffix(".json")
         metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        gate_path = path.with_name(GATE_NAME + ".onnx")
-        gate_session, gate_threshold = None, 0.5
-        if gate and gate_path.is_file():
-            gate_session = ort.InferenceSession(
-                str(gate_path), options, providers=["CPUExecutionProvider"]
-            )
-            gate_card = gate_path.with_suffix(".json")
-            if gate_card.is_file():
-                gate_threshold = float(json.loads(gate_card.read_text())["threshold"])
+        gate_session, gate_threshold = load_gate(path.parent) if gate else (None, 0.5)
         return cls(session, threshold, metadata, gate_session, gate_threshold)
 
     def probabilities(self, network_inputs: np.ndarray) -> np.ndarray:
@@ -290,13 +280,15 @@ class Recognizer:
                 results.append(self._prediction(item, row, score))
         return results
 
-    def read_number(self, image) -> NumberReading:
-        """Read a written number (several digits on one line) left to right. (An image passed
-        already decoded should be decoded with ``min_side=NUMBER_SIDE``.)"""
+    def number_windows(self, image) -> list[preprocess.Preprocessed]:
+        """The digits of a written number, left to right, each as the network sees it (its box
+        in the original image), cut where this model and the gate read them best, before their
+        final reading. (An image passed already decoded should be decoded with
+        ``min_side=NUMBER_SIDE``.)"""
         decoded = imageio.load(image, gray=True, min_side=NUMBER_SIDE)
         ink = preprocess.ink_image(decoded, work_side=NUMBER_SIDE)
         back = 1.0 / (ink.work_scale * decoded.scale)
-        prepared = [
+        return [
             preprocess.Preprocessed(
                 network_input,
                 region.scaled(back),
@@ -308,12 +300,34 @@ class Recognizer:
                 ink, self.probabilities, self.digit_scores
             )
         ]
+
+    def read_number(self, image) -> NumberReading:
+        """Read a written number (several digits on one line) left to right. (An image passed
+        already decoded should be decoded with ``min_side=NUMBER_SIDE``.)"""
+        prepared = self.number_windows(image)
         inputs = np.stack([item.network_input for item in prepared])
         probabilities = self._look_again(self.probabilities(inputs), prepared)
         digits = [
             self._prediction(item, row) for item, row in zip(prepared, probabilities, strict=True)
         ]
         return NumberReading(text="".join(str(d.digit) for d in digits), digits=digits)
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.inter_op_num_threads = 1  # a chain of layers: nothing to run side by side
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load_gate(directory: str | Path = config.DEFAULT_ONNX.parent):
+    """The "is this a digit" network in ``directory`` (``digit_gate.onnx``) and its threshold
+    (from its card, else 0.5); ``(None, 0.5)`` when there is none."""
+    gate_path = Path(directory) / (GATE_NAME + ".onnx")
+    if not gate_path.is_file():
+        return None, 0.5
+    card = gate_path.with_suffix(".json")
+    threshold = float(json.loads(card.read_text())["threshold"]) if card.is_file() else 0.5
+    return _session(gate_path), threshold
 
 
 def _settle(prepared: list, waiting: list[int], errors: str) -> None:

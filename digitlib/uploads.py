@@ -27,12 +27,10 @@ PHOTO_SIDES = (50, 900)
 
 def _reader(model_path: Path):
     """A recogniser on ``model_path`` (no sidecar needed) with the committed gate beside it."""
-    from digitlib import config
-    from digitlib.recognizer import Recognizer
+    from digitlib.recognizer import Recognizer, load_gate
 
     reader = Recognizer.load(model_path, gate=False)
-    gated = Recognizer.load(config.DEFAULT_ONNX)
-    reader.gate, reader.gate_threshold = gated.gate, gated.gate_threshold
+    reader.gate, reader.gate_threshold = load_gate()
     return reader
 
 
@@ -40,9 +38,8 @@ def _part(
     images: np.ndarray, labels: np.ndarray, count: int, model_path: Path, seed: list[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` uploads (in :data:`CYCLE` order) of digits drawn from ``images``."""
-    from digitlib import imageio, preprocess, segment, synth
+    from digitlib import imageio, preprocess, synth
     from digitlib.errors import NoDigitFoundError
-    from digitlib.recognizer import NUMBER_SIDE
 
     reader = _reader(model_path)
     rng = np.random.default_rng(seed)
@@ -52,11 +49,9 @@ def _part(
         if kind == "number":
             picks = rng.choice(len(images), size=int(rng.integers(3, 7)), replace=False)
             sample = synth.number_photo([images[i] for i in picks], list(labels[picks]), rng)
-            decoded = imageio.load(sample.data, gray=True, min_side=NUMBER_SIDE)
-            ink = preprocess.ink_image(decoded, work_side=NUMBER_SIDE)
-            found = segment.find_digits(ink, reader.probabilities, reader.digit_scores)
+            found = reader.number_windows(sample.data)
             if len(found) == len(picks):
-                inputs.extend(network_input for _, network_input in found)
+                inputs.extend(item.network_input for item in found)
                 targets.extend(labels[picks])
             continue
         pick = int(rng.integers(len(images)))

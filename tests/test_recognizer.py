@@ -92,6 +92,17 @@ def test_numbers_are_read_left_to_right(recognizer, test_digits):
     assert np.mean(exact) >= 0.8
 
 
+def test_number_windows_are_the_digits_read_number_reads(recognizer, test_digits):
+    for sample in synth.make_set("number", *test_digits, count=5, seed=3):
+        windows = recognizer.number_windows(sample.data)
+        reading = recognizer.read_number(sample.data)
+        assert [w.box for w in windows] == [d.box for d in reading.digits]
+        for window, digit in zip(windows, reading.digits, strict=True):
+            np.testing.assert_array_equal(window.network_input, digit.network_input)
+        lefts = [window.box[0] for window in windows]  # left to right
+        assert lefts == sorted(lefts) and len(windows) == len(sample.label)
+
+
 def test_prediction_fields(recognizer, test_digits):
     sample = synth.photo(
         test_digits[0][0], int(test_digits[1][0]), np.random.default_rng(3), side=600
