@@ -32,6 +32,7 @@ ASPECT_WEIGHT = 0.2  # weight of that aspect prior's log-likelihood
 HEIGHT_WEIGHT = 15  # penalty per digit height a window falls short of 0.7 of the line's digits
 SPECK = 0.2  # a mark whose box is under this fraction of the digits' height is a speck
 NARROW = 0.8  # a blob narrower than this (x its height) is one digit, never cut
+CUT_MARGIN = 0.15  # no cut nearer a blob's side than this (x the digit height)
 STRAY_GAP = 1.5  # digit heights between a mark at the picture's edge and the number: not a digit
 STACK_OVERLAP = 0.5  # pieces overlapping in height by at most this are stacked, one digit
 STACK_GAP = 0.5  # pieces further apart in height than this (x the line's height) stay apart
@@ -190,7 +191,7 @@ def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[
     x0, y0, x1, y1 = region.x, region.y, region.x + region.w, region.y + region.h
     profile = (ink.ink[y0:y1, x0:x1] * region.mask[y0:y1, x0:x1]).sum(axis=0)
     smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
-    margin = max(2, int(0.15 * digit_height))
+    margin = max(2, int(CUT_MARGIN * digit_height))
     valleys = [
         column
         for column in range(margin, region.w - margin)
