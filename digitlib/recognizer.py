@@ -319,7 +319,9 @@ def _session(path: Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_gate(directory: str | Path = config.DEFAULT_ONNX.parent):
+def load_gate(
+    directory: str | Path = config.DEFAULT_ONNX.parent,
+) -> tuple[ort.InferenceSession | None, float]:
     """The "is this a digit" network in ``directory`` (``digit_gate.onnx``) and its threshold
     (from its card, else 0.5); ``(None, 0.5)`` when there is none."""
     gate_path = Path(directory) / (GATE_NAME + ".onnx")
