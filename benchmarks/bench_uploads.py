@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -306,14 +307,31 @@ def latency(mnist: data.MNIST, project: Recognizer, repeats: int) -> dict:
     return results
 
 
+def wilson_interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% (Wilson score) interval of an accuracy measured on ``count`` images: how far the
+    same pipeline's accuracy on another set of that size may plausibly lie."""
+    if count <= 0:
+        return 0.0, 1.0
+    spread = z * z / count
+    centre = (accuracy + spread / 2) / (1 + spread)
+    half = z * math.sqrt(accuracy * (1 - accuracy) / count + spread / (4 * count)) / (1 + spread)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _interval(values: dict) -> str:
+    low, high = wilson_interval(values["accuracy"], values["images"])
+    return f"{low:.1%}-{high:.1%}"
+
+
 def write_report(report: dict, folder: Path) -> None:
     """Write ``uploads.json`` and the markdown table the README includes."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "uploads.json").write_text(json.dumps(report, indent=2) + "\n")
     sets, lat = report["accuracy"], report["latency"]
     lines = [
-        "| realistic set (MNIST test digits) | images | digitlib | seed model, naive path |",
-        "|---|---|---|---|",
+        "| realistic set (MNIST test digits) | images | digitlib | 95% interval "
+        "| seed model, naive path |",
+        "|---|---|---|---|---|",
     ]
     for kind, values in sets.items():
         seed = (
@@ -321,11 +339,14 @@ def write_report(report: dict, folder: Path) -> None:
             if values["seed_naive_accuracy"] is None
             else f"{values['seed_naive_accuracy']:.1%}"
         )
-        lines.append(f"| {kind} | {values['images']} | {values['accuracy']:.2%} | {seed} |")
+        lines.append(
+            f"| {kind} | {values['images']} | {values['accuracy']:.2%} | {_interval(values)} "
+            f"| {seed} |"
+        )
     for name, values in report["outside_writers"].items():
         lines.append(
             f"| {name} (not MNIST writers) | {values['images']} | {values['accuracy']:.2%} | "
-            f"{values['seed_naive_accuracy']:.1%} |"
+            f"{_interval(values)} | {values['seed_naive_accuracy']:.1%} |"
         )
     lines += [
         "",
