@@ -36,3 +36,23 @@ def test_upload_report_shows_each_accuracy_with_its_interval(tmp_path):
             f"| {kind} | {values['images']} | {values['accuracy']:.2%} | {low:.1%}-{high:.1%} |"
             in table
         )
+
+
+def test_time_to_accuracy_says_the_default_run_is_a_fine_tune_of_a_trained_stage():
+    import json
+
+    import bench_all
+
+    card = json.loads((config.MODELS_DIR / "digit_cnn.json").read_text())
+    runs = bench_all.time_to_accuracy()
+    # The recorded history is stage 2, which starts from stage 1 at over 99%: the row must say so
+    # and give the time of every stage, not pass the fine-tune off as a run from scratch.
+    assert runs["digit_cnn"]["stages"] == 3
+    assert runs["digit_cnn"]["all_stages_seconds"] == card["total_train_seconds"]
+    assert "stages" not in runs["seed_cnn"]
+    row = next(
+        line
+        for line in (config.REPORTS_DIR / "benchmarks.md").read_text().splitlines()
+        if line.startswith("| time to accuracy")
+    )
+    assert f"all 3 stages {card['total_train_seconds'] / 60:.1f} min" in row
