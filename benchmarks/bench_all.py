@@ -261,17 +261,16 @@ def write_report(report: dict, folder: Path) -> None:
         run = ttt.get(name, {})
         if not run.get("seconds_to_target"):
             return "n/a"
+        recorded = (
+            f"{run['seconds_to_target'] / 60:.1f} min to 99.0% validation "
+            f"({run['run_seconds'] / 60:.1f} min, {run['epochs']} epochs"
+        )
         if "stages" in run:  # the recorded run is stage 2, which starts from a trained stage 1
             return (
-                f"stage 2 of {run['stages']}, a fine-tune of the trained stage 1: "
-                f"{run['seconds_to_target'] / 60:.1f} min to 99.0% validation "
-                f"({run['run_seconds'] / 60:.1f} min, {run['epochs']} epochs); "
+                f"stage 2 of {run['stages']}, a fine-tune of the trained stage 1: {recorded}); "
                 f"all {run['stages']} stages {run['all_stages_seconds'] / 60:.1f} min"
             )
-        return (
-            f"{run['seconds_to_target'] / 60:.1f} min to 99.0% validation "
-            f"({run['run_seconds'] / 60:.1f} min, {run['epochs']} epochs in all)"
-        )
+        return f"{recorded} in all)"
 
     lines = [
         "| measure | seed's pipeline | digitlib | floor |",
