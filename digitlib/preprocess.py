@@ -98,6 +98,7 @@ class InkImage:
     polarity: str
     work_scale: float  # work image size / decoded image size
     stages: dict[str, np.ndarray] = field(default_factory=dict)
+    close_call: bool = False  # the polarity was a close call (see detect_polarity)
 
 
 def _as_uint8(values: np.ndarray) -> np.ndarray:
@@ -120,9 +121,20 @@ def _work_copy(
     return pixels, alpha, scale
 
 
+def _transparent(alpha: np.ndarray | None) -> bool:
+    """A drawing on a transparent background: over 5% of it see-through."""
+    return alpha is not None and bool(np.mean(alpha < 128) > 0.05)
+
+
 def detect_polarity(gray: np.ndarray) -> str:
     """``dark-on-light`` when the typical pixel is clearly nearer the bright end, ``light-on-dark``
     when clearly nearer the dark end; otherwise whichever the strokes show."""
+    return _polarity(gray)[0]
+
+
+def _polarity(gray: np.ndarray) -> tuple[str, bool]:
+    """:func:`detect_polarity`'s answer, and whether it was a close call: the typical pixel
+    near mid-grey (half the page in a shadow), where the other polarity deserves a look."""
     step = max(1, int(np.sqrt(gray.size / 10_000)))  # about 10,000 pixels are plenty
     sample = gray[::step, ::step]
     low, median, high = np.percentile(sample, (1, 50, 99))
@@ -131,8 +143,9 @@ def detect_polarity(gray: np.ndarray) -> str:
         # percentiles at all: compare the paper with the darkest and lightest pixels instead.
         low, high = float(gray.min()), float(gray.max())
     middle = (low + high) / 2
-    if abs(median - middle) >= AMBIGUOUS_POLARITY * (high - low) or min(gray.shape) < SMALL_SIDE:
-        return "dark-on-light" if median > middle else "light-on-dark"
+    close = abs(median - middle) < AMBIGUOUS_POLARITY * (high - low)
+    if not close or min(gray.shape) < SMALL_SIDE:
+        return ("dark-on-light" if median > middle else "light-on-dark"), close
     # The typical pixel is mid-grey: half the page is in a shadow, or the paper is mid-toned.
     # Decide by the thin structures instead: dark strokes on lighter ground are what a grey
     # closing removes, light strokes on darker ground what an opening removes. The edge of a
@@ -142,7 +155,7 @@ def detect_polarity(gray: np.ndarray) -> str:
     values = sample.astype(np.float32)
     dark = float((cv2.morphologyEx(values, cv2.MORPH_CLOSE, disc) - values).mean())
     light = float((values - cv2.morphologyEx(values, cv2.MORPH_OPEN, disc)).mean())
-    return "dark-on-light" if dark >= light else "light-on-dark"
+    return ("dark-on-light" if dark >= light else "light-on-dark"), close
 
 
 def _background(values: np.ndarray) -> np.ndarray:
@@ -226,25 +239,32 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def ink_image(
-    decoded: DecodedImage, keep_stages: bool = False, work_side: int = WORK_SIDE
+    decoded: DecodedImage,
+    keep_stages: bool = False,
+    work_side: int = WORK_SIDE,
+    polarity: str | None = None,
 ) -> InkImage:
     """Turn a decoded image into a flattened ink map and a clean candidate-ink mask.
 
     Ink counts where it reaches 45% of the strongest stroke (or Otsu's level, if higher): high
-    enough to drop paper lines and shadow edges, low enough for faint pencil.
+    enough to drop paper lines and shadow edges, low enough for faint pencil. ``polarity``
+    (``dark-on-light`` or ``light-on-dark``) overrides the detected one, for a page without
+    transparency.
     """
     gray, alpha, work_scale = _work_copy(decoded, work_side)
     stages: dict[str, np.ndarray] = {}
     if keep_stages:
         stages["grayscale"] = gray
 
-    if alpha is not None and np.mean(alpha < 128) > 0.05:
+    close_call = False
+    if _transparent(alpha):
         # A drawing on a transparent background: the opaque pixels are the strokes, whatever
         # their colour (a white pen on transparent would vanish on white otherwise).
         polarity = "alpha"
         ink = alpha.astype(np.float32) / 255.0
     else:
-        polarity = detect_polarity(gray)
+        if polarity is None:
+            polarity, close_call = _polarity(gray)
         dark_ink = polarity == "dark-on-light"
         # Luminance: blue, red and green pens are all much darker than paper, while the light
         # blue or grey rules of a notebook stay faint.
@@ -296,7 +316,7 @@ def ink_image(
         raise NoDigitFoundError(
             "There is no digit in this image: only lines, specks or edges were found."
         )
-    return InkImage(ink, mask, labels, stats, polarity, work_scale, stages)
+    return InkImage(ink, mask, labels, stats, polarity, work_scale, stages, close_call)
 
 
 def _lone_stroke(lines: np.ndarray) -> bool:
@@ -752,18 +772,51 @@ class Preprocessed:
     # For an upload, its input made again with the faint ink around the strokes
     # (:func:`with_faint_ink`), made only when asked: the recogniser's second look.
     second_look: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    # For an upload whose polarity was a close call (half the page in a shadow), the same path
+    # with the other polarity, made only when asked: the recogniser tries it when the gate
+    # refuses this reading.
+    other_polarity: Callable[[], Preprocessed] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
-def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed:
-    """The full single-digit path; raises :class:`NoDigitFoundError` when there is no digit."""
+_OPPOSITE = {"dark-on-light": "light-on-dark", "light-on-dark": "dark-on-light"}
+
+
+def _other_polarity(decoded: DecodedImage) -> str | None:
+    """The polarity :func:`ink_image` did not choose for this page when its choice was a close
+    call; None when it was clear, or the page is a drawing on transparency."""
+    gray, alpha, _ = _work_copy(decoded)
+    if _transparent(alpha):
+        return None
+    detected, close_call = _polarity(gray)
+    return _OPPOSITE[detected] if close_call else None
+
+
+def preprocess(
+    decoded: DecodedImage, keep_stages: bool = False, polarity: str | None = None
+) -> Preprocessed:
+    """The full single-digit path; raises :class:`NoDigitFoundError` when there is no digit.
+
+    When the page's polarity was a close call, finding no digit under it is followed by a try
+    with the other polarity; ``polarity`` forces one."""
     if is_mnist_style(decoded):
         polarity = ring_polarity(decoded.pixels)
         pixels = decoded.pixels if polarity == "light-on-dark" else 255 - decoded.pixels
         network_input = restore_mnist_style(pixels)
         stages = {"network input": _as_uint8(network_input)} if keep_stages else {}
         return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages, resampled=False)
-    ink = ink_image(decoded, keep_stages)
-    region = find_digit(ink)
+    try:
+        ink = ink_image(decoded, keep_stages, polarity=polarity)
+        region = find_digit(ink)
+    except NoDigitFoundError as error:
+        other = None if polarity is not None else _other_polarity(decoded)
+        if other is None:
+            raise
+        try:
+            return preprocess(decoded, keep_stages, other)
+        except NoDigitFoundError:
+            raise error from None  # the first polarity's reason
     network_input = mnist_normalise(ink.ink, region)
     if keep_stages:
         ink.stages["network input"] = _as_uint8(network_input)
@@ -774,6 +827,11 @@ def preprocess(decoded: DecodedImage, keep_stages: bool = False) -> Preprocessed
         ink.polarity,
         ink.stages,
         second_look=functools.partial(with_faint_ink, ink.ink, region),
+        other_polarity=(
+            functools.partial(preprocess, decoded, keep_stages, _OPPOSITE[ink.polarity])
+            if ink.close_call
+            else None
+        ),
     )
 
 

@@ -255,3 +255,61 @@ def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(
             again = recognizer.probabilities(looked[0][None])[0]
             np.testing.assert_allclose(prediction.probabilities, (first + again) / 2, atol=1e-6)
     assert unsure >= 3
+
+
+def _small_photo_half_in_shadow(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A 56 px phone photo of a digit on squared paper, more than half of it in a shadow: its
+    typical pixel is the shadowed paper, near mid-grey, so the polarity is a close call."""
+    side = 56
+    rows, cols = np.mgrid[0:side, 0:side].astype(np.float32)
+    page = np.full((side, side), 200.0, np.float32)
+    for k in range(int(rng.integers(0, 9)), side, 9):
+        page[k, :] -= 40  # squared paper
+        page[:, k] -= 40
+    size = int(side * 0.55)
+    top = (side - size) // 2
+    ink = np.zeros((side, side), np.float32)
+    ink[top : top + size, top : top + size] = (
+        cv2.resize(digit, (size, size), interpolation=cv2.INTER_AREA) / 255.0
+    )
+    page *= 1 - 0.8 * ink
+    edge = 1.1 * side + rng.uniform(-4, 4)  # the shadow's edge, a diagonal, a little soft
+    shade = cv2.GaussianBlur((rows + cols < edge).astype(np.float32), (0, 0), 1.5)
+    page *= 1 - 0.42 * shade
+    page = cv2.GaussianBlur(page, (0, 0), 0.6) + rng.normal(0, 3, page.shape)
+    encoded = cv2.imencode(
+        ".jpg", np.clip(page, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 75]
+    )[1]
+    return encoded.tobytes()
+
+
+def test_a_small_photo_half_in_shadow_is_read_with_the_other_polarity(
+    recognizer, test_digits, monkeypatch
+):
+    # The shadowed paper is the typical pixel, so the page looks like light ink on dark: the lit
+    # paper becomes the "digit" and the gate refuses it. The other polarity reads the digit.
+    from digitlib import imageio, preprocess
+    from digitlib import recognizer as module
+
+    rng = np.random.default_rng(3)
+    images, labels = test_digits
+    photos = [_small_photo_half_in_shadow(images[i], rng) for i in range(20)]
+    labels = labels[:20]
+    close = [
+        preprocess._polarity(preprocess._work_copy(imageio.load(p, gray=True))[0])[1]
+        for p in photos
+    ]
+    assert sum(close) >= 15
+
+    def accuracy():
+        answers = recognizer.predict_many(photos, errors="return")
+        return np.mean([getattr(a, "digit", -1) == y for a, y in zip(answers, labels, strict=True)])
+
+    with_other_look = accuracy()
+    monkeypatch.setattr(module, "OTHER_POLARITY_SCORE", 2.0)  # never taken
+    without = accuracy()
+    assert without <= 0.2
+    assert with_other_look >= 0.45
+    # A well-lit page is no close call: it gets no other reading.
+    lit = synth.photo(images[0], int(labels[0]), np.random.default_rng(5), side=56)
+    assert preprocess.preprocess(imageio.load(lit.data, gray=True)).other_polarity is None
