@@ -783,40 +783,19 @@ class Preprocessed:
 _OPPOSITE = {"dark-on-light": "light-on-dark", "light-on-dark": "dark-on-light"}
 
 
-def _other_polarity(decoded: DecodedImage) -> str | None:
-    """The polarity :func:`ink_image` did not choose for this page when its choice was a close
-    call; None when it was clear, or the page is a drawing on transparency."""
-    gray, alpha, _ = _work_copy(decoded)
-    if _transparent(alpha):
-        return None
-    detected, close_call = _polarity(gray)
-    return _OPPOSITE[detected] if close_call else None
-
-
 def preprocess(
     decoded: DecodedImage, keep_stages: bool = False, polarity: str | None = None
 ) -> Preprocessed:
     """The full single-digit path; raises :class:`NoDigitFoundError` when there is no digit.
-
-    When the page's polarity was a close call, finding no digit under it is followed by a try
-    with the other polarity; ``polarity`` forces one."""
+    ``polarity`` (``dark-on-light`` or ``light-on-dark``) overrides the detected one."""
     if is_mnist_style(decoded):
-        polarity = ring_polarity(decoded.pixels)
+        polarity = polarity or ring_polarity(decoded.pixels)
         pixels = decoded.pixels if polarity == "light-on-dark" else 255 - decoded.pixels
         network_input = restore_mnist_style(pixels)
         stages = {"network input": _as_uint8(network_input)} if keep_stages else {}
         return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages, resampled=False)
-    try:
-        ink = ink_image(decoded, keep_stages, polarity=polarity)
-        region = find_digit(ink)
-    except NoDigitFoundError as error:
-        other = None if polarity is not None else _other_polarity(decoded)
-        if other is None:
-            raise
-        try:
-            return preprocess(decoded, keep_stages, other)
-        except NoDigitFoundError:
-            raise error from None  # the first polarity's reason
+    ink = ink_image(decoded, keep_stages, polarity=polarity)
+    region = find_digit(ink)
     network_input = mnist_normalise(ink.ink, region)
     if keep_stages:
         ink.stages["network input"] = _as_uint8(network_input)
