@@ -48,9 +48,9 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
     """Merge components into digit candidates (label lists), sorted left to right.
 
     Only pieces that are clearly parts of one digit are merged here: one stacked above the other
-    (a 5's detached top) or a short piece close to another (a 7's bar, a broken stroke). Two tall
-    pieces side by side stay apart even when their boxes overlap (a slanted 1 leaning over the 2
-    beside it).
+    (a 5's detached top) or a short piece close to another (a 7's bar, a broken stroke), the
+    surest pair first (see ``affinity``). Two tall pieces side by side stay apart even when their
+    boxes overlap (a slanted 1 leaning over the 2 beside it).
     """
     boxes = {label: [int(v) for v in stats[label, :4]] for label in range(1, count)}  # x, y, w, h
     heights = sorted(h for _, _, _, h in boxes.values())
@@ -68,30 +68,55 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
         y1 = max(boxes[g][1] + boxes[g][3] for g in group)
         return x0, y0, x1, y1
 
-    merged = True
-    while merged and len(groups) > 1:
-        merged = False
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                ax0, ay0, ax1, ay1 = extent(groups[i])
-                bx0, by0, bx1, by1 = extent(groups[j])
-                narrow = min(ax1 - ax0, bx1 - bx0)
-                low = min(ay1 - ay0, by1 - by0)
-                near = max(ay0, by0) - min(ay1, by1) <= STACK_GAP * line_height
-                stacked = (
-                    _overlap(ax0, ax1, bx0, bx1) >= 0.5 * narrow
-                    and _overlap(ay0, ay1, by0, by1) <= STACK_OVERLAP * low
-                    and near
-                )
-                small = low < 0.45 * max(line_height, 0.6 * big_height)
-                close = max(ax0, bx0) - min(ax1, bx1) <= 0.25 * big_height and near
-                if stacked or (small and close):
-                    groups[i] += groups.pop(j)
-                    merged = True
-                    break
-            if merged:
-                break
-    groups.sort(key=lambda group: extent(group)[0])
+    short = 0.45 * max(line_height, 0.6 * big_height)  # a group under this height is a piece
+
+    def affinity(a, b):  # extents of two groups
+        """Whether two groups are one digit, and how surely: None when not; else (less the
+        share of the smaller box inside the other, 0 when one of them is as tall as a digit and
+        1 for two short pieces, the horizontal gap between them (negative: they overlap)), the
+        smaller the surer."""
+        ax0, ay0, ax1, ay1 = a
+        bx0, by0, bx1, by1 = b
+        narrow = min(ax1 - ax0, bx1 - bx0)
+        low = min(ay1 - ay0, by1 - by0)
+        near = max(ay0, by0) - min(ay1, by1) <= STACK_GAP * line_height
+        gap = max(ax0, bx0) - min(ax1, bx1)
+        stacked = (
+            _overlap(ax0, ax1, bx0, bx1) >= 0.5 * narrow
+            and _overlap(ay0, ay1, by0, by1) <= STACK_OVERLAP * low
+            and near
+        )
+        close = low < short and near and gap <= 0.25 * big_height
+        if not (stacked or close):
+            return None
+        inside = _overlap(ax0, ax1, bx0, bx1) * _overlap(ay0, ay1, by0, by1)
+        inside /= max(1, min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0)))
+        return (-round(inside, 1), int(max(ay1 - ay0, by1 - by0) < short), gap)
+
+    # The surest pair first: a piece joins a group whose box holds it, else the nearest
+    # digit-sized group beside or under it (a 7's bar the stem it sits on, not the 0 before it
+    # that it also nearly touches), before two pieces pair up on their own.
+    # Groups by number (left to right at first, ties going to the leftmost); each pair's
+    # affinity is worked out once, and again only for the group that a merge changed.
+    members = dict(enumerate(groups))
+    spans = {number: extent(group) for number, group in members.items()}
+    pairs = {
+        (a, b): found
+        for a, b in itertools.combinations(members, 2)
+        if (found := affinity(spans[a], spans[b])) is not None
+    }
+    while pairs:
+        a, b = min(pairs, key=lambda pair: (pairs[pair], pair))
+        members[a] += members.pop(b)
+        spans[a] = extent(members[a])
+        del spans[b]
+        pairs = {pair: found for pair, found in pairs.items() if a not in pair and b not in pair}
+        for other in members:
+            if other != a:
+                pair = (min(a, other), max(a, other))
+                if (found := affinity(spans[pair[0]], spans[pair[1]])) is not None:
+                    pairs[pair] = found
+    groups = sorted(members.values(), key=lambda group: extent(group)[0])
 
     # What is left that is much shorter than the digits, or off their line, is a speck, a dash,
     # a paper-line remnant or a shadow edge, not a digit. Dashes and slivers go first, so that

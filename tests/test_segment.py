@@ -202,3 +202,30 @@ def test_a_long_number_in_a_large_photo_is_read_at_full_size(recognizer, mnist):
         assert recognizer.read_number(page).text == text
         right += text == label
     assert right >= 4  # measured 4 (a 9 drawn 15 px tall in the 960 px work image read as a 5)
+
+
+def _zero_seven_three(gap: int, lift: int, rng: np.random.Generator) -> bytes:
+    """A pen-written "073" photographed: the 7's bar drawn apart from its stem (``lift`` px
+    above it), its left end ``gap`` px from the 0 before it; light blur, grain and JPEG."""
+    pen = 5
+    page = np.full((160, 330), 235, np.uint8)
+    cv2.ellipse(page, (70, 80), (22, 36), 0, 0, 360, 40, pen)
+    bar = 70 + 22 + pen // 2 + gap + pen // 2
+    cv2.line(page, (bar, 48), (bar + 40, 48), 40, pen)
+    cv2.line(page, (bar + 36, 48 + pen + lift), (bar + 18, 116), 40, pen)
+    cv2.ellipse(page, (240, 62), (22, 17), 0, -150, 90, 40, pen)
+    cv2.ellipse(page, (240, 98), (24, 19), 0, -90, 150, 40, pen)
+    photo = cv2.GaussianBlur(page.astype(np.float32), (0, 0), 0.8) + rng.normal(0, 4, page.shape)
+    encoded = cv2.imencode(
+        ".jpg", np.clip(photo, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 80]
+    )[1]
+    return encoded.tobytes()
+
+
+def test_a_sevens_lifted_bar_beside_a_zero_stays_with_the_seven(recognizer):
+    # The bar is a short piece close to both the 0 and the stem below it. Merged with whichever
+    # came first from the left, it made the 0 a 0 and the 7 a 1: "013".
+    rng = np.random.default_rng(6)
+    for gap in (1, 3):
+        for lift in (4, 8):
+            assert recognizer.read_number(_zero_seven_three(gap, lift, rng)).text == "073"
