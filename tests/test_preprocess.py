@@ -335,3 +335,18 @@ def test_many_28x28_inputs_restored_at_once_as_one_by_one(mnist):
     clean, _, _ = preprocess._clean_at_once(np.stack(arrays))
     assert clean[:400].mean() >= 0.8
     assert clean[400:].mean() <= 0.6
+
+
+def test_a_line_remnant_running_into_the_edge_stays_out_of_the_digits_box(digits):
+    # A small photo on squared paper: what is left of a grid line beside the digit (as dark as
+    # the ink, a little wider than a hair) runs from near the digit into the picture's bottom
+    # edge. A digit clear of the edges takes no piece that runs into one.
+    for digit in digits[0][:10]:
+        page = _paper_with_digit(digit, size=(64, 81), at=(14, 16), height=40)
+        right = 14 + np.nonzero(cv2.resize(digit, (40, 40)).max(axis=0) > 60)[0].max()
+        column = min(right + 4, 62)
+        page[60:, column : column + 3] = 30  # the remnant, 3 px wide, to the bottom edge
+        page = cv2.GaussianBlur(page, (0, 0), 0.5)
+        photo = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+        x, y, w, h = preprocess.preprocess(imageio.load(photo)).box
+        assert y + h < 81 and x + w <= column, f"the box {x, y, w, h} takes the line's remnant"
