@@ -379,7 +379,8 @@ def find_digit(
     # A digit clear of the picture's edges (a photo, not a tight crop) takes no piece that runs
     # into an edge: that is a paper line's or a shadow's remnant. (Development uploads, 2 x 1000
     # of each kind: photos 1 more read right, crops and drawings unchanged; held-out non-digits,
-    # 3 x 2,000: one more letter accepted.)
+    # 3 x 2,000: one more letter accepted. Through restore_mnist_style, the corruption suite of
+    # notebook 05: 97.11 -> 97.15%, fog 97.9 -> 98.6%, spatter 98.4 -> 98.7%.)
     clear = x0 > 0 and y0 > 0 and x1 < width and y1 < height
     changed = True
     while changed:
