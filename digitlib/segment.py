@@ -252,11 +252,10 @@ def _pieces(ink: InkImage, region: Region, digit_height: float) -> list[Region]:
         return [region]
     box = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
     cost = ink.ink[box] * region.mask[box]
-    band = int(SEAM_BAND * digit_height)
+    band, margin = int(SEAM_BAND * digit_height), _margin(digit_height)
     cuts = [np.zeros(region.h, np.int64)]
     for column in _cut_candidates(ink, region, digit_height):  # left to right
-        seam = _seam(cost, column, band, _margin(digit_height))
-        cuts.append(np.maximum(seam, cuts[-1]))  # never crossing
+        cuts.append(np.maximum(_seam(cost, column, band, margin), cuts[-1]))  # never crossing
     cuts.append(np.full(region.h, region.w, np.int64))
     pieces = [_between(region, left, right) for left, right in itertools.pairwise(cuts)]
     return [piece for piece in pieces if piece is not None] or [region]
