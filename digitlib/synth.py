@@ -47,9 +47,15 @@ class Sample:
 
 
 def _ink_layer(
-    digits: list[np.ndarray], height: int, rng: np.random.Generator, touching: bool = False
+    digits: list[np.ndarray],
+    height: int,
+    rng: np.random.Generator,
+    touching: bool = False,
+    gaps: tuple[float, float] | None = None,
 ):
-    """Upscale MNIST digits into one ink map (0..1) of the given height, laid left to right."""
+    """Upscale MNIST digits into one ink map (0..1) of the given height, laid left to right,
+    apart or ``touching``; ``gaps`` (the range of gaps between digits, x the height, negative
+    for digits pressed into each other) overrides both."""
     pieces = []
     for digit in digits:
         big = cv2.resize(
@@ -61,7 +67,8 @@ def _ink_layer(
         pieces.append(big)
     if len(pieces) == 1:
         return pieces[0]
-    gap = lambda: int(height * (rng.uniform(-0.06, 0.02) if touching else rng.uniform(0.08, 0.3)))  # noqa: E731
+    low, high = gaps or ((-0.06, 0.02) if touching else (0.08, 0.3))
+    gap = lambda: int(height * rng.uniform(low, high))  # noqa: E731
     width = sum(piece.shape[1] for piece in pieces) + sum(max(gap(), -5) for _ in pieces) + height
     layer = np.zeros((height, width), np.float32)
     cursor = 0

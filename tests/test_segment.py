@@ -20,13 +20,14 @@ def recognizer():
     return digitlib.Recognizer.load()
 
 
-def _numbers(mnist, count: int, seed: int, touching: bool, height: int = 90):
-    """``count`` numbers of 3-6 test digits as ink maps (0..1) with their text."""
+def _numbers(mnist, count: int, seed: int, touching: bool, height: int = 90, gaps=None):
+    """``count`` numbers of 3-6 test digits as ink maps (0..1) with their text (``gaps``: see
+    ``synth._ink_layer``)."""
     rng = np.random.default_rng(seed)
     numbers = []
     for _ in range(count):
         picks = rng.integers(len(mnist.x_test), size=int(rng.integers(3, 7)))
-        ink = synth._ink_layer(list(mnist.x_test[picks]), height, rng, touching=touching)
+        ink = synth._ink_layer(list(mnist.x_test[picks]), height, rng, touching, gaps)
         numbers.append((ink, "".join(str(int(d)) for d in mnist.y_test[picks])))
     return numbers
 
@@ -60,9 +61,9 @@ def test_touching_digits_are_cut_apart(recognizer, mnist):
     numbers = _numbers(mnist, 40, seed=5, touching=True)
     images = [cv2.imencode(".png", _on_paper(ink))[1].tobytes() for ink, _ in numbers]
     labels = [label for _, label in numbers]
-    # Digits run into each other in every one of these numbers. Measured 97.5% and 92.5% (90%
-    # and 85% before cuts kept clear of a blob's sides; straight cuts: 90% and 82.5%); the
-    # reader that only cut wide blobs at ink valleys had 70% and 65%.
+    # Digits run into each other in every one of these numbers. Measured 100% and 95% (least-ink
+    # cuts only, segment.STRAIGHT_CUTS off: 97.5% and 92.5%; 90% and 85% before cuts kept
+    # clear of a blob's sides); the reader that only cut wide blobs at ink valleys had 70% and 65%.
     length, exact = _read(recognizer, images, labels)
     assert length >= 0.85
     assert exact >= 0.8
@@ -78,19 +79,20 @@ def test_slanted_touching_digits_are_cut_round_their_strokes(recognizer, mnist):
         italic = cv2.warpAffine(ink, shear, (width + int(slant * height) + 2, height))
         images.append(cv2.imencode(".png", _on_paper(italic))[1].tobytes())
         labels.append(label)
-    # Measured 92.5% and 85% (95% and 85% before cuts kept clear of a blob's sides); cut
-    # straight down (segment.SEAM_BAND = 0), 87.5% and 75%.
+    # Measured 92.5% and 90% (least-ink cuts only: 95% and 85%); cut straight down only
+    # (segment.SEAM_BAND = 0), 87.5% and 75%.
     length, exact = _read(recognizer, images, labels)
-    assert length >= 0.925
-    assert exact >= 0.775
+    assert length >= 0.9
+    assert exact >= 0.8
 
 
 def test_a_one_touching_its_neighbour_is_cut_off(recognizer, mnist):
     # Numbers of 3-4 touching test digits, every other one a 1 ("161", "7141"): a 1 run into a
     # 6 or another 1 makes a blob narrower than two ordinary digits, which was never cut, and
     # a cut path free to go round the whole 1 at the blob's end cut nothing off ("3161" read
-    # as "314", "131" as "81"). Measured 93% with the right length and 89% exact; before
-    # (segment.NARROW 0.8, MAX_PIECES 3, cuts allowed to a blob's side), 87% and 84%.
+    # as "314", "131" as "81"). Measured 97% with the right length and 94% exact (least-ink
+    # cuts only: 93% and 89%); before (segment.NARROW 0.8, MAX_PIECES 3, cuts allowed to a
+    # blob's side), 87% and 84%.
     rng = np.random.default_rng(21)
     ones = np.flatnonzero(mnist.y_test == 1)
     others = np.flatnonzero(mnist.y_test != 1)
@@ -104,7 +106,21 @@ def test_a_one_touching_its_neighbour_is_cut_off(recognizer, mnist):
         labels.append("".join(str(int(mnist.y_test[pick])) for pick in picks))
     length, exact = _read(recognizer, images, labels)
     assert length >= 0.9
-    assert exact >= 0.87
+    assert exact >= 0.9
+
+
+def test_digits_pressed_into_each_other_are_cut_apart(recognizer, mnist):
+    # Each digit overlaps the one before it by 3-10% of the height, so strokes run side by side
+    # and touch along their length (a 9's stem against a 0). The least-ink cut crosses the
+    # 0's thin ring twice instead and gives half of it to the 9 ("901" read "471"); each
+    # valley is now also cut straight down, and the reader takes whichever reads best.
+    # Measured 95% with the right length and 84% exact; least-ink cuts only
+    # (segment.STRAIGHT_CUTS off), 86% and 78%.
+    numbers = _numbers(mnist, 100, seed=31, touching=True, gaps=(-0.1, -0.03))
+    images, labels = _dressed(numbers, lambda page, height: page)
+    length, exact = _read(recognizer, images, labels)
+    assert length >= 0.9
+    assert exact >= 0.81
 
 
 def test_a_hard_shadow_across_the_number_adds_no_digits(recognizer, mnist):
