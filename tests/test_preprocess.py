@@ -353,6 +353,32 @@ def test_a_line_remnant_running_into_the_edge_stays_out_of_the_digits_box(digits
         assert y + h < 81 and x + w <= column, f"the box {x, y, w, h} takes the line's remnant"
 
 
+def _small_photo_on_a_line(digit, rng, line, grey):
+    """A small photo (64x56) of a digit 24 px tall on paper with one ruled line: ``line(rng,
+    ink)`` gives its two ends' rows, ``grey`` its grey range. Returns the JPEG and the digit's
+    ink (24x24, placed at rows 16-40)."""
+    page = np.full((56, 64), rng.uniform(215, 245), np.float32)
+    ink = cv2.resize(digit.astype(np.float32) / 255, (24, 24), interpolation=cv2.INTER_AREA)
+    page[16:40, 20:44] *= 1 - 0.85 * ink
+    row, end = line(rng, ink)
+    cv2.line(page, (0, row), (63, end), float(rng.uniform(*grey)), 1, cv2.LINE_AA)
+    page = cv2.GaussianBlur(page, (0, 0), 0.5) + rng.normal(0, 3, page.shape)
+    photo = cv2.imencode(
+        ".jpg", np.clip(page, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85]
+    )[1].tobytes()
+    return photo, ink
+
+
+def _through_the_middle(rng, ink):
+    row = 28 + int(rng.integers(-3, 4))
+    return row, row + int(round(63 * rng.uniform(-0.03, 0.03)))
+
+
+def _along_the_most_inked_row(rng, ink):
+    row = 16 + int(np.argmax(ink.sum(axis=1)))
+    return row, row
+
+
 def test_a_small_digit_crossed_by_a_ruled_line_is_found_whole(mnist):
     # A small photo (64x56) of a digit 24 px tall on ruled paper, a line through its middle.
     # Erasing the line takes a band 5 px wide (more where a stroke runs along it) out of the
@@ -362,16 +388,7 @@ def test_a_small_digit_crossed_by_a_ruled_line_is_found_whole(mnist):
     rng = np.random.default_rng(3)
     whole = 0
     for digit in mnist.x_test[:60]:
-        page = np.full((56, 64), rng.uniform(215, 245), np.float32)
-        ink = cv2.resize(digit.astype(np.float32) / 255, (24, 24), interpolation=cv2.INTER_AREA)
-        page[16:40, 20:44] *= 1 - 0.85 * ink
-        row = 28 + int(rng.integers(-3, 4))
-        end = row + int(round(63 * rng.uniform(-0.03, 0.03)))
-        cv2.line(page, (0, row), (63, end), float(rng.uniform(110, 160)), 1, cv2.LINE_AA)
-        page = cv2.GaussianBlur(page, (0, 0), 0.5) + rng.normal(0, 3, page.shape)
-        photo = cv2.imencode(
-            ".jpg", np.clip(page, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85]
-        )[1].tobytes()
+        photo, ink = _small_photo_on_a_line(digit, rng, _through_the_middle, (110, 160))
         rows = np.nonzero(ink.max(axis=1) > 0.25)[0]
         try:
             _, _, _, height = preprocess.preprocess(imageio.load(photo)).box
@@ -391,15 +408,7 @@ def test_a_stroke_lying_on_a_ruled_line_is_kept(mnist):
     rng = np.random.default_rng(8)
     right = 0
     for digit, label in zip(mnist.x_test[:100], mnist.y_test[:100], strict=True):
-        page = np.full((56, 64), rng.uniform(215, 245), np.float32)
-        ink = cv2.resize(digit.astype(np.float32) / 255, (24, 24), interpolation=cv2.INTER_AREA)
-        page[16:40, 20:44] *= 1 - 0.85 * ink
-        row = 16 + int(np.argmax(ink.sum(axis=1)))
-        cv2.line(page, (0, row), (63, row), float(rng.uniform(60, 160)), 1, cv2.LINE_AA)
-        page = cv2.GaussianBlur(page, (0, 0), 0.5) + rng.normal(0, 3, page.shape)
-        photo = cv2.imencode(
-            ".jpg", np.clip(page, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 85]
-        )[1].tobytes()
+        photo, _ = _small_photo_on_a_line(digit, rng, _along_the_most_inked_row, (60, 160))
         try:
             right += recognizer.predict(photo).digit == label
         except NoDigitFoundError:
