@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from digitlib import config, imageio, preprocess, segment
+from digitlib import config, imageio, preprocess, screen, segment
 from digitlib.errors import InvalidImageError, NoDigitFoundError
 
 # Under this top-class probability (calibrated: the sidecar's temperature applied) the answer is
@@ -36,6 +37,9 @@ CONFIDENCE_THRESHOLD = 0.80
 SOFT_INK = 0.2
 LOOK_AGAIN = 0.9
 BATCH = 256  # images per ONNX Runtime call in predict_many
+# predict_many restores this many 28x28 inputs at a time, the screen reading each chunk on a
+# second thread while the next is restored (ONNX Runtime lets go of Python's lock).
+RESTORE_CHUNK = 4 * BATCH
 # A line of digits needs more pixels than one digit: it is decoded and localised at up to this
 # long side. (Decoded no larger than one digit's 320 px allows, 1.25% fewer numbers were read
 # exactly on development seeds: reports/experiments/numbers-and-throughput.md.)
@@ -69,6 +73,7 @@ class Prediction:
     polarity: str = ""
     stages: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     digit_score: float = 1.0  # the gate's probability that this is a digit at all
+    answered_by: str = "classifier"  # or "screen": the small network that reads clear digits
 
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         """The ``count`` most probable digits with their probabilities."""
@@ -83,6 +88,7 @@ class Prediction:
             "unsure": self.unsure,
             "box": list(self.box),
             "digit_score": round(self.digit_score, 6),
+            "answered_by": self.answered_by,
             "probabilities": [round(float(p), 6) for p in self.probabilities],
         }
 
@@ -124,10 +130,18 @@ class Recognizer:
         metadata: dict | None = None,
         gate: ort.InferenceSession | None = None,
         gate_threshold: float = 0.5,
+        screen: ort.InferenceSession | None = None,
+        screen_card: dict | None = None,
     ):
         self.session = session
         self.gate = gate
         self.gate_threshold = gate_threshold
+        self.screen = screen if gate is not None else None  # it stands in for both networks
+        card = screen_card or {}
+        self.screen_thresholds = (
+            float(card.get("accept_probability", 1.1)),
+            float(card.get("accept_digit_score", 1.1)),
+        )
         self.threshold = threshold
         self.metadata = metadata or {}
         self._input = session.get_inputs()[0].name
@@ -140,10 +154,14 @@ class Recognizer:
         path: str | Path | None = None,
         threshold: float = CONFIDENCE_THRESHOLD,
         gate: bool = True,
+        screen: bool = True,
     ) -> Recognizer:
         """Load the committed default model, or another ``.onnx`` export (its ``.json`` sidecar
         is read when present). With ``gate``, the "is this a digit" network beside it
-        (``digit_gate.onnx``, trained by notebook 04) refuses what is not a digit."""
+        (``digit_gate.onnx``, trained by notebook 04) refuses what is not a digit. With
+        ``screen`` (and the gate), the small network beside them (``digit_screen.onnx``, notebook
+        04, :mod:`digitlib.screen`) answers for the clear digits it is sure of, and the two
+        networks read the rest; ``screen=False`` has them read every input."""
         path = Path(path) if path is not None else config.DEFAULT_ONNX
         if path.suffix != ".onnx":
             path = path.with_suffix(".onnx")
@@ -155,7 +173,47 @@ class Recognizer:
         sidecar = path.with_suffix(".json")
         metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
         gate_session, gate_threshold = load_gate(path.parent) if gate else (None, 0.5)
-        return cls(session, threshold, metadata, gate_session, gate_threshold)
+        screen_session, screen_card = load_screen(path.parent) if gate and screen else (None, None)
+        return cls(
+            session, threshold, metadata, gate_session, gate_threshold, screen_session, screen_card
+        )
+
+    def screen_outputs(self, network_inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The screen's digit probabilities (N, 10) and digit scores (N,), and nothing
+        answered (scores of -1) without a screen."""
+        batch = np.asarray(network_inputs, dtype=np.float32).reshape(-1, 28, 28, 1)
+        if self.screen is None or not len(batch):
+            return np.zeros((len(batch), 10), np.float32), -np.ones(len(batch), np.float32)
+        name = self.screen.get_inputs()[0].name
+        chunks = [
+            self.screen.run(None, {name: batch[start : start + BATCH]})
+            for start in range(0, len(batch), BATCH)
+        ]
+        return (
+            np.concatenate([chunk[0] for chunk in chunks]),
+            np.concatenate([chunk[1][:, 0] for chunk in chunks]),
+        )
+
+    def _screened(
+        self,
+        inputs: np.ndarray,
+        items: list[preprocess.Preprocessed],
+        screen_outputs: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities, digit scores and which of them the screen gave: the screen's where it
+        is sure (``digitlib.screen.answered``), the two networks' (looked at again when the
+        classifier is unsure) everywhere else. ``screen_outputs``: the screen's reading of
+        ``inputs``, when it was made already."""
+        screen_probabilities, screen_scores = screen_outputs or self.screen_outputs(inputs)
+        sure = screen.answered(screen_probabilities, screen_scores, *self.screen_thresholds)
+        probabilities, scores = screen_probabilities, screen_scores
+        rest = np.flatnonzero(~sure)
+        if len(rest):
+            probabilities[rest] = self._look_again(
+                self.probabilities(inputs[rest]), [items[index] for index in rest]
+            )
+            scores[rest] = self.digit_scores(inputs[rest])
+        return probabilities, scores, sure
 
     def probabilities(self, network_inputs: np.ndarray) -> np.ndarray:
         """Run the model on (N, 28, 28) or (N, 28, 28, 1) float32 inputs in [0, 1]; calibrated
@@ -212,7 +270,11 @@ class Recognizer:
         )
 
     def _prediction(
-        self, prepared: preprocess.Preprocessed, probabilities: np.ndarray, score: float = 1.0
+        self,
+        prepared: preprocess.Preprocessed,
+        probabilities: np.ndarray,
+        score: float = 1.0,
+        by_screen: bool = False,
     ) -> Prediction:
         digit = int(np.argmax(probabilities))
         confidence = float(probabilities[digit])
@@ -226,6 +288,7 @@ class Recognizer:
             polarity=prepared.polarity,
             stages=prepared.stages,
             digit_score=float(score),
+            answered_by="screen" if by_screen else "classifier",
         )
 
     def predict(self, image, keep_stages: bool = False) -> Prediction:
@@ -235,8 +298,13 @@ class Recognizer:
     def _recognise(self, prepared: preprocess.Preprocessed) -> Prediction:
         """The gate's verdict and the classifier's reading of one prepared digit, looked at
         again when the network is unsure (see ``LOOK_AGAIN``). A page whose polarity was a
-        close call is read with the other polarity when the gate refuses the first reading."""
+        close call is read with the other polarity when the gate refuses the first reading.
+        The screen answers first, when it is sure."""
         inputs = prepared.network_input[None].astype(np.float32)
+        if self.screen is not None:
+            probabilities, scores = self.screen_outputs(inputs)
+            if screen.answered(probabilities, scores, *self.screen_thresholds)[0]:
+                return self._prediction(prepared, probabilities[0], float(scores[0]), True)
         score = float(self.digit_scores(inputs)[0])
         if score < self.gate_threshold and prepared.other_polarity is not None:
             try:
@@ -277,28 +345,57 @@ class Recognizer:
                     _settle(prepared, waiting, errors)  # an earlier image's error comes first
                     raise
                 prepared.append(error)
-        _settle(prepared, waiting, errors)
+        early = self._settle_screened(prepared, waiting, errors)
         good = [item for item in prepared if isinstance(item, preprocess.Preprocessed)]
         inputs = (
             np.stack([item.network_input for item in good]).astype(np.float32)
             if good
             else np.zeros((0, 28, 28), np.float32)
         )
-        looked = self._look_again(self.probabilities(inputs), good)
-        probabilities, scores = iter(looked), iter(self.digit_scores(inputs))
+        probabilities, scores, sure = self._screened(inputs, good, early)
+        readings = iter(zip(probabilities, scores, sure, strict=True))
         results: list[Prediction | ValueError] = []
         for item in prepared:
             if not isinstance(item, preprocess.Preprocessed):  # an error, or an upload read
                 results.append(item)
                 continue
-            row, score = next(probabilities), float(next(scores))
+            row, score, by_screen = next(readings)
             if score < self.gate_threshold:
                 if errors == "raise":
                     raise NoDigitFoundError(NOT_A_DIGIT)
                 results.append(NoDigitFoundError(NOT_A_DIGIT))
             else:
-                results.append(self._prediction(item, row, score))
+                results.append(self._prediction(item, row, score, by_screen))
         return results
+
+    def _settle_screened(
+        self, prepared: list, waiting: list[int], errors: str
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``_settle`` a chunk (``RESTORE_CHUNK``) at a time, the screen reading each restored
+        chunk on a second thread while the next is restored; the screen's outputs for the
+        restored inputs, in order (``None`` without a screen: nothing to overlap)."""
+        if self.screen is None:
+            _settle(prepared, waiting, errors)
+            return None
+        readings = []
+        with ThreadPoolExecutor(1) as pool:
+            for start in range(0, len(waiting), RESTORE_CHUNK):
+                chunk = waiting[start : start + RESTORE_CHUNK]
+                _settle(prepared, chunk, errors)
+                inputs = [
+                    prepared[index].network_input
+                    for index in waiting[start : start + RESTORE_CHUNK]
+                    if isinstance(prepared[index], preprocess.Preprocessed)
+                ]
+                if inputs:
+                    readings.append(
+                        pool.submit(self.screen_outputs, np.stack(inputs).astype(np.float32))
+                    )
+        waiting.clear()
+        outputs = [reading.result() for reading in readings]
+        if not outputs:
+            return np.zeros((0, 10), np.float32), np.zeros(0, np.float32)
+        return np.concatenate([o[0] for o in outputs]), np.concatenate([o[1] for o in outputs])
 
     def number_windows(self, image) -> list[preprocess.Preprocessed]:
         """The digits of a written number, left to right, each as the network sees it (its box
@@ -333,9 +430,10 @@ class Recognizer:
         return NumberReading(text="".join(str(d.digit) for d in digits), digits=digits)
 
 
-def _session(path: Path) -> ort.InferenceSession:
+def _session(path: Path, threads: int = 0) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.inter_op_num_threads = 1  # a chain of layers: nothing to run side by side
+    options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, one per core
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -350,6 +448,21 @@ def load_gate(
     card = gate_path.with_suffix(".json")
     threshold = float(json.loads(card.read_text())["threshold"]) if card.is_file() else 0.5
     return _session(gate_path), threshold
+
+
+def load_screen(
+    directory: str | Path = config.DEFAULT_ONNX.parent,
+) -> tuple[ort.InferenceSession | None, dict | None]:
+    """The screen in ``directory`` (``digit_screen.onnx``) and its card (its thresholds);
+    ``(None, None)`` when either is missing, since a screen without thresholds answers
+    nothing."""
+    path = Path(directory) / (screen.SCREEN_NAME + ".onnx")
+    card = path.with_suffix(".json")
+    if not (path.is_file() and card.is_file()):
+        return None, None
+    # One thread: a network this small gains little from two (one image: 85 us against 125),
+    # and predict_many restores the next chunk on the other core while it reads.
+    return _session(path, threads=1), json.loads(card.read_text())
 
 
 def _settle(prepared: list, waiting: list[int], errors: str) -> None:

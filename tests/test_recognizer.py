@@ -20,6 +20,13 @@ def recognizer():
 
 
 @pytest.fixture(scope="module")
+def networks():
+    # The classifier and the gate reading every input, without the screen in front (the second
+    # looks below are the classifier's).
+    return digitlib.Recognizer.load(screen=False)
+
+
+@pytest.fixture(scope="module")
 def test_digits(mnist):
     # MNIST *test* digits only: the model never saw them.
     return mnist.x_test, mnist.y_test
@@ -124,8 +131,10 @@ def test_prediction_fields(recognizer, test_digits):
         "unsure",
         "box",
         "digit_score",
+        "answered_by",
         "probabilities",
     }
+    assert prediction.answered_by in ("screen", "classifier")
     assert prediction.digit_score >= digitlib.Recognizer.load().gate_threshold
 
 
@@ -188,9 +197,7 @@ def test_serving_never_imports_tensorflow(tmp_path, test_digits):
     assert done.stdout.split() == [str(test_digits[1][0]), "False", "False"]
 
 
-def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(
-    recognizer, test_digits, monkeypatch
-):
+def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(networks, test_digits, monkeypatch):
     # Frosted glass: every pixel moved up to 2 px, then a light blur. The second look (smoothed)
     # reads more of them; sharp, confident digits are answered exactly as before.
     from digitlib import recognizer as module
@@ -205,23 +212,21 @@ def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(
         frosted.append(np.clip(cv2.GaussianBlur(moved, (0, 0), 0.8), 0, 255).astype(np.uint8))
 
     def accuracy(batch):
-        answers = recognizer.predict_many(batch, errors="return")
+        answers = networks.predict_many(batch, errors="return")
         return np.mean([getattr(a, "digit", -1) == y for a, y in zip(answers, labels, strict=True)])
 
     with_second_look = accuracy(frosted)
     monkeypatch.setattr(module, "LOOK_AGAIN", 0.0)
     assert with_second_look >= accuracy(frosted) + 0.05
     monkeypatch.undo()
-    clean = recognizer.predict_many(list(images))
-    direct = recognizer.probabilities(images.astype(np.float32) / 255)
+    clean = networks.predict_many(list(images))
+    direct = networks.probabilities(images.astype(np.float32) / 255)
     confident = direct.max(axis=1) >= module.LOOK_AGAIN
     got = np.stack([p.probabilities for p in clean])
     np.testing.assert_allclose(got[confident], direct[confident], atol=1e-6)
 
 
-def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(
-    recognizer, test_digits, monkeypatch
-):
+def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(networks, test_digits, monkeypatch):
     # Small, blurred photos: the network is unsure of some of them. Those, and only those, are
     # read again with the faint ink beside the strokes kept, and the two readings averaged.
     from digitlib import preprocess
@@ -242,17 +247,17 @@ def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(
         photo = synth.photo(images[index], int(labels[index]), rng, side=int(rng.integers(50, 90)))
         looked.clear()
         try:
-            prediction = recognizer.predict(photo.data)
+            prediction = networks.predict(photo.data)
         except digitlib.NoDigitFoundError:
             continue
-        first = recognizer.probabilities(prediction.network_input[None])[0]
+        first = networks.probabilities(prediction.network_input[None])[0]
         if first.max() >= module.LOOK_AGAIN:
             assert not looked
             np.testing.assert_allclose(prediction.probabilities, first, atol=1e-6)
         else:
             unsure += 1
             assert len(looked) == 1
-            again = recognizer.probabilities(looked[0][None])[0]
+            again = networks.probabilities(looked[0][None])[0]
             np.testing.assert_allclose(prediction.probabilities, (first + again) / 2, atol=1e-6)
     assert unsure >= 3
 
