@@ -173,7 +173,9 @@ class Recognizer:
         sidecar = path.with_suffix(".json")
         metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
         gate_session, gate_threshold = load_gate(path.parent) if gate else (None, 0.5)
-        screen_session, screen_card = load_screen(path.parent) if gate and screen else (None, None)
+        screen_session, screen_card = (
+            load_screen(path.parent, path.stem) if gate and screen else (None, None)
+        )
         return cls(
             session, threshold, metadata, gate_session, gate_threshold, screen_session, screen_card
         )
@@ -452,17 +454,22 @@ def load_gate(
 
 def load_screen(
     directory: str | Path = config.DEFAULT_ONNX.parent,
+    classifier: str = config.DEFAULT_ONNX.stem,
 ) -> tuple[ort.InferenceSession | None, dict | None]:
-    """The screen in ``directory`` (``digit_screen.onnx``) and its card (its thresholds);
-    ``(None, None)`` when either is missing, since a screen without thresholds answers
-    nothing."""
+    """The screen in ``directory`` (``digit_screen.onnx``) and its card (its thresholds), when
+    it was distilled from ``classifier`` (the model's file stem: it stands in for that model
+    only, never for the seed's or another); ``(None, None)`` otherwise, or when either file is
+    missing, since a screen without thresholds answers nothing."""
     path = Path(directory) / (screen.SCREEN_NAME + ".onnx")
-    card = path.with_suffix(".json")
-    if not (path.is_file() and card.is_file()):
+    card_path = path.with_suffix(".json")
+    if not (path.is_file() and card_path.is_file()):
+        return None, None
+    card = json.loads(card_path.read_text())
+    if card.get("classifier") != classifier:
         return None, None
     # One thread: a network this small gains little from two (one image: 85 us against 125),
     # and predict_many restores the next chunk on the other core while it reads.
-    return _session(path, threads=1), json.loads(card.read_text())
+    return _session(path, threads=1), card
 
 
 def _settle(prepared: list, waiting: list[int], errors: str) -> None:

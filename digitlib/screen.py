@@ -127,8 +127,10 @@ def choose_thresholds(
     """The safest thresholds at which the screen still answers ``ANSWER_AT_LEAST`` of the
     validation digits (``is_digit``): among those at which it answers no input the gate
     refuses, the fewest disagreements with the classifier, then the fewest validation
-    non-digits answered, then the most digits; with what was measured there. A screen that
-    cannot (a smoke run's) gets thresholds above 1: it answers nothing."""
+    non-digits answered, then the highest top-probability threshold (the digits validation
+    cannot show it misreading are those the classifier itself is unsure of), then the most
+    digits; with what was measured there. A screen that cannot (a smoke run's) gets thresholds
+    above 1: it answers nothing."""
     refused = digit_scores < gate_threshold
     disagrees = screen_probabilities.argmax(axis=1) != probabilities.argmax(axis=1)
     candidates = []
@@ -156,5 +158,10 @@ def choose_thresholds(
         return {"accept_probability": 1.1, "accept_digit_score": 1.1, "digits_answered": 0.0}
     return min(
         candidates,
-        key=lambda c: (c["disagreements"], c["non_digits_answered"], -c["digits_answered"]),
+        key=lambda c: (
+            c["disagreements"],
+            c["non_digits_answered"],
+            -c["accept_probability"],
+            -c["digits_answered"],
+        ),
     )

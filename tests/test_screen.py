@@ -146,3 +146,22 @@ def test_thresholds_never_let_the_screen_take_what_the_gate_refuses():
         np.full((count, 10), 0.1, np.float32), student_scores, teacher, gate_scores, 0.5, is_digit
     )
     assert weak["accept_probability"] > 1.0, "a screen that is never sure answers nothing"
+
+
+def test_the_readme_quotes_the_screen_card():
+    measured = json.loads(CARD.read_text())["measured"]
+    readme = (config.ROOT / "README.md").read_text()
+    assert f"{measured['MNIST test digits answered by the screen']:.0%} of MNIST test" in readme
+    assert f"MNIST test accuracy is {measured['MNIST test accuracy with the screen']:.2%}" in readme
+    assert f"({measured['MNIST test accuracy, the two networks alone']:.2%} without;" in readme
+    assert f"{measured['MNIST test answers that differ']} of 10,000 answers differ" in readme
+
+
+def test_the_screen_stands_in_only_for_the_model_it_learned_from(mnist):
+    # Distilled from the default classifier, it must not answer for the seed's model (notebook 05
+    # reads uploads through the pipeline with both) or any other.
+    assert json.loads(CARD.read_text())["classifier"] == config.DEFAULT_ONNX.stem
+    seed = Recognizer.load(config.MODELS_DIR / "seed_cnn.onnx")
+    assert seed.gate is not None and seed.screen is None
+    clear = augment.to_float(mnist.x_test[:1])[0, ..., 0]
+    assert seed.predict(clear).answered_by == "classifier"
