@@ -329,16 +329,21 @@ def train_gate(
         batch_size=128,
         epochs=epochs,
         verbose=0,
-        callbacks=[
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda e, logs: log(
-                    f"gate epoch {e + 1}/{epochs}: loss {logs['loss']:.4f} "
-                    f"accuracy {logs['accuracy']:.4f}"
-                )
-            )
-        ],
+        callbacks=[epoch_logger("gate", epochs, log, ("loss", "accuracy"))],
     )
     return model
+
+
+def epoch_logger(name: str, epochs: int, log, metrics: tuple[str, ...] = ("loss",)):
+    """A Keras callback that logs ``metrics`` after each epoch: "gate epoch 3/8: loss ..."."""
+    import keras
+
+    return keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: log(
+            f"{name} epoch {epoch + 1}/{epochs}: "
+            + " ".join(f"{metric} {logs[metric]:.4f}" for metric in metrics)
+        )
+    )
 
 
 def threshold_for(non_digit_scores: np.ndarray, refused: float) -> float:

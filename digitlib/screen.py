@@ -93,13 +93,7 @@ def train_screen(
         batch_size=128,
         epochs=epochs,
         verbose=0,
-        callbacks=[
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda e, logs: log(
-                    f"screen epoch {e + 1}/{epochs}: loss {logs['loss']:.4f}"
-                )
-            )
-        ],
+        callbacks=[gate.epoch_logger("screen", epochs, log)],
     )
     return model
 
