@@ -383,10 +383,10 @@ class Recognizer:
         with ThreadPoolExecutor(1) as pool:
             for start in range(0, len(waiting), RESTORE_CHUNK):
                 chunk = waiting[start : start + RESTORE_CHUNK]
-                _settle(prepared, chunk, errors)
+                _settle(prepared, list(chunk), errors)  # it empties the list it is given
                 inputs = [
                     prepared[index].network_input
-                    for index in waiting[start : start + RESTORE_CHUNK]
+                    for index in chunk
                     if isinstance(prepared[index], preprocess.Preprocessed)
                 ]
                 if inputs:
