@@ -255,6 +255,15 @@ _REDUCED = {  # JPEG decoding at 1/factor of the size, in colour (False) or lumi
 }
 
 
+def reduction(width: int, height: int, min_side: int = JPEG_TARGET_SIDE) -> int:
+    """The factor (1, 2, 4 or 8) by which a JPEG of this size is decoded reduced: the largest
+    that keeps its long side at least ``min_side``."""
+    for factor in (8, 4, 2):
+        if max(width, height) // factor >= min_side:
+            return factor
+    return 1
+
+
 def decode_bytes(data: bytes, gray: bool = False, min_side: int = JPEG_TARGET_SIDE) -> DecodedImage:
     """Decode an encoded image after checking its size; raise :class:`InvalidImageError`.
 
@@ -277,11 +286,10 @@ def decode_bytes(data: bytes, gray: bool = False, min_side: int = JPEG_TARGET_SI
     buffer = np.frombuffer(data, dtype=np.uint8)
     if kind == "JPEG":
         # Both apply EXIF orientation.
-        flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
-        for factor in (8, 4, 2):
-            if max(width, height) // factor >= min_side:
-                flags = _REDUCED[gray][factor]
-                break
+        factor = reduction(width, height, min_side)
+        flags = _REDUCED[gray][factor] if factor > 1 else (
+            cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+        )
     else:
         flags = cv2.IMREAD_UNCHANGED  # keeps alpha and 16-bit depth
     try:
@@ -322,6 +330,15 @@ def decode_array(array: np.ndarray) -> DecodedImage:
     )
 
 
+def read_file(path: str | os.PathLike) -> bytes:
+    """A file's bytes, its size checked before a byte of it is read."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidImageError(f"There is no file at {path}.")
+    _check_bytes(path.stat().st_size)
+    return path.read_bytes()
+
+
 def load(
     image: bytes | bytearray | memoryview | str | os.PathLike | np.ndarray | DecodedImage,
     gray: bool = False,
@@ -338,10 +355,7 @@ def load(
         return decode_bytes(bytes(image), gray, min_side)
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
-        if not path.is_file():
-            raise InvalidImageError(f"There is no file at {path}.")
-        _check_bytes(path.stat().st_size)  # before reading a byte of it
-        return decode_bytes(path.read_bytes(), gray, min_side)
+        return decode_bytes(read_file(path), gray, min_side)
     raise InvalidImageError(
         f"Expected image bytes, a file path or a numpy array, not {type(image).__name__}."
     )

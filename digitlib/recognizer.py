@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,9 @@ RESTORE_CHUNK = 4 * BATCH
 # long side. (Decoded no larger than one digit's 320 px allows, 1.25% fewer numbers were read
 # exactly on development seeds: reports/experiments/numbers-and-throughput.md.)
 NUMBER_SIDE = 3 * preprocess.WORK_SIDE
+# A large JPEG is decoded this large for the first look (preprocess.quick_look): a 1000 px photo
+# at an eighth of its size, against a half for the full path.
+QUICK_DECODE = preprocess.QUICK_SIDE - 8
 # A page whose polarity was a close call (half of it in a shadow) and whose reading the gate
 # refused is read with the other polarity; that reading is taken only when the gate is this sure
 # of it, far above its own threshold, so that a photo of a letter or scribble gets no easy second
@@ -132,8 +136,10 @@ class Recognizer:
         gate_threshold: float = 0.5,
         screen: ort.InferenceSession | None = None,
         screen_card: dict | None = None,
+        quick: bool = True,
     ):
         self.session = session
+        self.quick = quick  # a large upload gets a first look at low resolution (_quick)
         self.gate = gate
         self.gate_threshold = gate_threshold
         self.screen = screen if gate is not None else None  # it stands in for both networks
@@ -155,13 +161,17 @@ class Recognizer:
         threshold: float = CONFIDENCE_THRESHOLD,
         gate: bool = True,
         screen: bool = True,
+        quick: bool = True,
     ) -> Recognizer:
         """Load the committed default model, or another ``.onnx`` export (its ``.json`` sidecar
         is read when present). With ``gate``, the "is this a digit" network beside it
         (``digit_gate.onnx``, trained by notebook 04) refuses what is not a digit. With
         ``screen`` (and the gate), the small network beside them (``digit_screen.onnx``, notebook
         04, :mod:`digitlib.screen`) answers for the clear digits it is sure of, and the two
-        networks read the rest; ``screen=False`` has them read every input."""
+        networks read the rest; ``screen=False`` has them read every input. With ``quick`` (and
+        the screen), a large upload is first looked at on a small work image
+        (:func:`preprocess.quick_look`) and that reading kept when the screen is sure of it;
+        ``quick=False`` prepares every upload at full work size."""
         path = Path(path) if path is not None else config.DEFAULT_ONNX
         if path.suffix != ".onnx":
             path = path.with_suffix(".onnx")
@@ -177,7 +187,14 @@ class Recognizer:
             load_screen(path.parent, path.stem) if gate and screen else (None, None)
         )
         return cls(
-            session, threshold, metadata, gate_session, gate_threshold, screen_session, screen_card
+            session,
+            threshold,
+            metadata,
+            gate_session,
+            gate_threshold,
+            screen_session,
+            screen_card,
+            quick,
         )
 
     def screen_outputs(self, network_inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,7 +312,43 @@ class Recognizer:
 
     def predict(self, image, keep_stages: bool = False) -> Prediction:
         """Recognise the single digit in ``image`` (bytes, path or numpy array)."""
-        return self._recognise(preprocess.preprocess(imageio.load(image, gray=True), keep_stages))
+        if keep_stages or not self._quick_ready:
+            return self._recognise(preprocess.preprocess(imageio.load(image, gray=True), keep_stages))
+        if isinstance(image, (str, os.PathLike)):
+            image = imageio.read_file(image)  # read once, though it may be decoded twice
+        return self._read_upload(image, imageio.load(image, gray=True, min_side=QUICK_DECODE))
+
+    @property
+    def _quick_ready(self) -> bool:
+        return self.quick and self.screen is not None
+
+    def _read_upload(self, image, small: imageio.DecodedImage) -> Prediction:
+        """Read one upload decoded for the first look (``small``: a large JPEG decoded at an
+        eighth or a quarter of its size); decoded again at full work size when that look is not
+        kept."""
+        answer = self._quick(small)
+        if answer is not None:
+            return answer
+        width, height = small.original_size
+        if small.format == "JPEG" and imageio.reduction(
+            width, height, QUICK_DECODE
+        ) != imageio.reduction(width, height):
+            small = imageio.load(image, gray=True)
+        return self._recognise(preprocess.preprocess(small))
+
+    def _quick(self, decoded: imageio.DecodedImage) -> Prediction | None:
+        """The screen's answer on a first, low-resolution look at a large upload
+        (:func:`preprocess.quick_look`), when there is one and the screen is sure of it; else
+        ``None``, and the upload is prepared at full size. (Photos, crops and drawings of 2 x 1000
+        development digits: about two in three large ones answered here, every answer the same
+        as the full path's.)"""
+        prepared = preprocess.quick_look(decoded)
+        if prepared is None:
+            return None
+        probabilities, scores = self.screen_outputs(prepared.network_input[None])
+        if not screen.answered(probabilities, scores, *self.screen_thresholds)[0]:
+            return None
+        return self._prediction(prepared, probabilities[0], float(scores[0]), True)
 
     def _recognise(self, prepared: preprocess.Preprocessed) -> Prediction:
         """The gate's verdict and the classifier's reading of one prepared digit, looked at
@@ -334,13 +387,18 @@ class Recognizer:
             raise ValueError("errors must be 'raise' or 'return'")
         prepared: list = []
         waiting: list[int] = []  # 28x28 inputs, restored together when all are read
+        side = QUICK_DECODE if self._quick_ready else imageio.JPEG_TARGET_SIDE
         for image in images:
             try:
-                decoded = imageio.load(image, gray=True)
+                if isinstance(image, (str, os.PathLike)):
+                    image = imageio.read_file(image)
+                decoded = imageio.load(image, gray=True, min_side=side)
                 if preprocess.is_mnist_style(decoded):
                     waiting.append(len(prepared))
                     prepared.append(decoded)
-                else:  # anything larger is read at once, its decoded and work images not kept
+                elif self._quick_ready:  # read at once, its decoded and work images not kept
+                    prepared.append(self._read_upload(image, decoded))
+                else:
                     prepared.append(self._recognise(preprocess.preprocess(decoded)))
             except (InvalidImageError, NoDigitFoundError) as error:
                 if errors == "raise":
