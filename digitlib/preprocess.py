@@ -207,7 +207,9 @@ def _percentile(values: np.ndarray, percent: float) -> float:
     if flat.dtype.kind == "f":  # interpolated in the values' own precision, as numpy does
         kind = flat.dtype.type
         diff = high - low
-        return float(high - diff * kind(1 - fraction) if fraction >= 0.5 else low + diff * kind(fraction))
+        if fraction >= 0.5:
+            return float(high - diff * kind(1 - fraction))
+        return float(low + diff * kind(fraction))
     low, high = float(low), float(high)
     diff = high - low
     return high - diff * (1 - fraction) if fraction >= 0.5 else low + diff * fraction

@@ -313,7 +313,8 @@ class Recognizer:
     def predict(self, image, keep_stages: bool = False) -> Prediction:
         """Recognise the single digit in ``image`` (bytes, path or numpy array)."""
         if keep_stages or not self._quick_ready:
-            return self._recognise(preprocess.preprocess(imageio.load(image, gray=True), keep_stages))
+            decoded = imageio.load(image, gray=True)
+            return self._recognise(preprocess.preprocess(decoded, keep_stages))
         if isinstance(image, (str, os.PathLike)):
             image = imageio.read_file(image)  # read once, though it may be decoded twice
         return self._read_upload(image, imageio.load(image, gray=True, min_side=QUICK_DECODE))
