@@ -287,8 +287,10 @@ def decode_bytes(data: bytes, gray: bool = False, min_side: int = JPEG_TARGET_SI
     if kind == "JPEG":
         # Both apply EXIF orientation.
         factor = reduction(width, height, min_side)
-        flags = _REDUCED[gray][factor] if factor > 1 else (
-            cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+        flags = (
+            _REDUCED[gray][factor]
+            if factor > 1
+            else (cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
         )
     else:
         flags = cv2.IMREAD_UNCHANGED  # keeps alpha and 16-bit depth
