@@ -299,7 +299,9 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
             cv2.MORPH_RECT, (max(3, length // 4), 1) if axis == 0 else (1, max(3, length // 4))
         )
         runs = cv2.morphologyEx(cv2.dilate(mask, bridge), cv2.MORPH_OPEN, along)
-        if not runs.any():
+        # A line spans at least half the picture, so the runs together must cover that much of
+        # it (along the line) before their components are worth measuring.
+        if np.count_nonzero(runs.any(axis=axis)) < 0.5 * span:
             continue
         count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
         start = stats[:, cv2.CC_STAT_LEFT if axis == 0 else cv2.CC_STAT_TOP]

@@ -78,6 +78,7 @@ class Prediction:
     stages: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     digit_score: float = 1.0  # the gate's probability that this is a digit at all
     answered_by: str = "classifier"  # or "screen": the small network that reads clear digits
+    quick_look: bool = False  # read from the first, low-resolution look at a large upload
 
     def top(self, count: int = 3) -> list[tuple[int, float]]:
         """The ``count`` most probable digits with their probabilities."""
@@ -93,6 +94,7 @@ class Prediction:
             "box": list(self.box),
             "digit_score": round(self.digit_score, 6),
             "answered_by": self.answered_by,
+            "quick_look": self.quick_look,
             "probabilities": [round(float(p), 6) for p in self.probabilities],
         }
 
@@ -343,13 +345,17 @@ class Recognizer:
         ``None``, and the upload is prepared at full size. (Photos, crops and drawings of 2 x 1000
         development digits: about two in three large ones answered here, every answer the same
         as the full path's.)"""
+        if not self._quick_ready:
+            return None
         prepared = preprocess.quick_look(decoded)
         if prepared is None:
             return None
         probabilities, scores = self.screen_outputs(prepared.network_input[None])
         if not screen.answered(probabilities, scores, *self.screen_thresholds)[0]:
             return None
-        return self._prediction(prepared, probabilities[0], float(scores[0]), True)
+        answer = self._prediction(prepared, probabilities[0], float(scores[0]), True)
+        answer.quick_look = True
+        return answer
 
     def _recognise(self, prepared: preprocess.Preprocessed) -> Prediction:
         """The gate's verdict and the classifier's reading of one prepared digit, looked at

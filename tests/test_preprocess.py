@@ -414,3 +414,22 @@ def test_a_stroke_lying_on_a_ruled_line_is_kept(mnist):
         except NoDigitFoundError:
             pass
     assert right >= 90, f"{right} of 100 read right"  # measured 96; the band erased whole, 73
+
+
+def test_fast_percentiles_and_medians_match_numpy_exactly():
+    # The hot path reads percentiles from a histogram (uint8) or a partition (floats); they must
+    # be numpy's to the last bit, or a threshold could move.
+    rng = np.random.default_rng(5)
+    for trial in range(600):
+        size = int(rng.integers(1, 2500))
+        values = rng.random(size).astype(np.float32)
+        if trial % 3 == 0:
+            values = rng.integers(0, 5, size).astype(np.float32) / 3  # many ties
+        if trial % 5 == 0:
+            values = values.astype(np.float64).reshape(1, -1)
+        for percent in (0, 1, 10, 50, 75, 90, 95, 99, 100):
+            assert preprocess._percentile(values, percent) == float(np.percentile(values, percent))
+        assert preprocess._median(values) == float(np.median(values))
+        gray = rng.integers(0, 256, (size, 3), dtype=np.uint8)[:, ::2]  # strided, as sampled
+        expected = np.percentile(gray, (1, 50, 99))
+        assert preprocess._percentiles(gray, (1, 50, 99)) == [float(v) for v in expected]

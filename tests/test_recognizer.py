@@ -132,6 +132,7 @@ def test_prediction_fields(recognizer, test_digits):
         "box",
         "digit_score",
         "answered_by",
+        "quick_look",
         "probabilities",
     }
     assert prediction.answered_by in ("screen", "classifier")
