@@ -297,6 +297,10 @@ def write_report(report: dict, folder: Path) -> None:
         f"{minutes('digit_cnn')} | |",
         f"| one upload, 1-megapixel JPEG (median) | {lat['seed_path_1mp_ms']:.1f} ms | "
         f"{lat['photo_1mp']['median_ms']:.2f} ms | |",
+        f"| one upload, {lat['photos_1mp']['photos']} different 1-megapixel photos (the median "
+        f"photo; {lat['photos_1mp']['answered_by_quick_look']:.0%} answered by the quick look) | "
+        f"| {lat['photos_1mp']['median_ms']:.2f} ms (without the quick look "
+        f"{lat['photos_1mp']['median_ms_full_size']:.2f}) | |",
         f"| one upload, 12-megapixel JPEG, {lat['photo_12mp']['bytes'] / 1e6:.1f} MB (median) | "
         f"| {lat['photo_12mp']['median_ms']:.1f} ms | |",
         f"| batch inference, network only (images/s) | "

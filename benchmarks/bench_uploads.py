@@ -255,15 +255,60 @@ def _median_ms(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _alternated(first, second, repeats: int) -> tuple[float, float]:
-    """Median milliseconds of two functions called in turn, ``repeats`` times each."""
-    times: tuple[list, list] = ([], [])
+def _alternated(*functions, repeats: int) -> tuple[float, ...]:
+    """Median milliseconds of functions called in turn, ``repeats`` times each."""
+    times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeats):
-        for function, kept in ((first, times[0]), (second, times[1])):
+        for function, kept in zip(functions, times, strict=True):
             start = time.perf_counter()
             function()
             kept.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return tuple(statistics.median(kept) for kept in times)
+
+
+def photo_set_latency(
+    mnist: data.MNIST, project: Recognizer, full_size: Recognizer, count: int, repeats: int
+) -> dict:
+    """Latency over many different 1-megapixel photos (test digits 2 onwards), each timed with
+    and without the quick look alternated: the median upload, not one chosen image."""
+    rng = np.random.default_rng(8)
+    photos = [
+        synth.photo(mnist.x_test[i], int(mnist.y_test[i]), rng, side=1000)
+        for i in range(2, 2 + count)
+    ]
+    quick, full, by_quick, right = [], [], 0, 0
+    for sample in photos:
+        try:
+            answer = project.predict(sample.data)
+        except NoDigitFoundError:
+            answer = None
+        by_quick += answer is not None and answer.quick_look
+        right += answer is not None and str(answer.digit) == sample.label
+        first, second = _alternated(
+            lambda data=sample.data: _read_or_refuse(project, data),
+            lambda data=sample.data: _read_or_refuse(full_size, data),
+            repeats=repeats,
+        )
+        quick.append(first)
+        full.append(second)
+    return {
+        "photos": count,
+        "answered_by_quick_look": by_quick / count,
+        "accuracy": right / count,
+        "median_ms": statistics.median(quick),
+        "median_ms_full_size": statistics.median(full),
+        "p90_ms": float(np.percentile(quick, 90)),
+        "p90_ms_full_size": float(np.percentile(full, 90)),
+        "mean_ms": float(np.mean(quick)),
+        "mean_ms_full_size": float(np.mean(full)),
+    }
+
+
+def _read_or_refuse(reader: Recognizer, data: bytes) -> None:
+    try:
+        reader.predict(data)
+    except NoDigitFoundError:
+        pass
 
 
 def phone_sized(sample: synth.Sample, rng: np.random.Generator) -> synth.Sample:
@@ -288,19 +333,29 @@ def latency(mnist: data.MNIST, project: Recognizer, repeats: int) -> dict:
         mnist.x_test[0], int(mnist.y_test[0]), rng, side=1000
     )  # about 0.75-1 megapixel
     big = phone_sized(synth.photo(mnist.x_test[1], int(mnist.y_test[1]), rng, side=4000), rng)
-    # The same pipeline without the screen (the classifier and the gate read every input),
-    # alternated with it so that both see the same machine.
+    # The same pipeline without the quick look (every upload prepared at full work size) and
+    # without the screen (nor the quick look, which needs it: the classifier and the gate read
+    # every input), alternated with it so that all three see the same machine.
+    full_size = Recognizer.load(quick=False)
     networks = Recognizer.load(screen=False)
-    with_screen, without = _alternated(
-        lambda: project.predict(small.data), lambda: networks.predict(small.data), repeats
+    with_screen, at_full_size, without = _alternated(
+        lambda: project.predict(small.data),
+        lambda: full_size.predict(small.data),
+        lambda: networks.predict(small.data),
+        repeats=repeats,
     )
     results = {
         "photo_1mp": {
             "size": small.size,
             "bytes": len(small.data),
+            "quick_look": project.predict(small.data).quick_look,
             "median_ms": with_screen,
+            "median_ms_full_size": at_full_size,
             "median_ms_without_screen": without,
         },
+        "photos_1mp": photo_set_latency(
+            mnist, project, full_size, count=100, repeats=max(3, repeats // 7)
+        ),
         "photo_12mp": {
             "size": big.size,
             "bytes": len(big.data),
@@ -354,6 +409,7 @@ def write_report(report: dict, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "uploads.json").write_text(json.dumps(report, indent=2) + "\n")
     sets, lat = report["accuracy"], report["latency"]
+    many = lat["photos_1mp"]
     lines = [
         "| realistic set (MNIST test digits) | images | digitlib | 95% interval "
         "| seed model, naive path |",
@@ -386,8 +442,17 @@ def write_report(report: dict, folder: Path) -> None:
         f"{lat['photo_12mp']['median_ms']:.1f} ms | |",
         f"| `predict_many`, 28x28 digits | {lat['predict_many_images_per_second']:,.0f} images/s | "
         f"{1000 / lat['seed_predict_per_image_ms']:,.0f} images/s |",
+        f"| one upload, 1 MP as above, prepared at full work size (no quick look) | "
+        f"{lat['photo_1mp']['median_ms_full_size']:.2f} ms | |",
         f"| one upload, 1 MP as above, without the screen (both networks read it) | "
         f"{lat['photo_1mp']['median_ms_without_screen']:.2f} ms | |",
+        f"| {many['photos']} different 1 MP photos (test digits), the median photo's median; "
+        f"{many['answered_by_quick_look']:.0%} answered by the quick look | "
+        f"{many['median_ms']:.2f} ms (90th percentile {many['p90_ms']:.2f}, mean "
+        f"{many['mean_ms']:.2f}) | |",
+        f"| the same photos, prepared at full work size (no quick look) | "
+        f"{many['median_ms_full_size']:.2f} ms (90th percentile {many['p90_ms_full_size']:.2f}, "
+        f"mean {many['mean_ms_full_size']:.2f}) | |",
         f"| `predict_many`, 28x28 digits, without the screen "
         f"(the screen: {lat['screen_speedup_predict_many']:.2f}x) | "
         f"{lat['predict_many_without_screen']:,.0f} images/s | |",
