@@ -954,8 +954,7 @@ def quick_look(decoded: DecodedImage) -> Preprocessed | None:
         region.scaled(1.0 / (ink.work_scale * decoded.scale)),
         ink.polarity,
         {},
-        second_look=functools.partial(with_faint_ink, ink.ink, region),
-    )
+    )  # no second look: only the screen's sure answers on it are kept
 
 
 def _clean_at_once(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

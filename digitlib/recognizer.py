@@ -297,6 +297,7 @@ class Recognizer:
         probabilities: np.ndarray,
         score: float = 1.0,
         by_screen: bool = False,
+        quick_look: bool = False,
     ) -> Prediction:
         digit = int(np.argmax(probabilities))
         confidence = float(probabilities[digit])
@@ -311,6 +312,7 @@ class Recognizer:
             stages=prepared.stages,
             digit_score=float(score),
             answered_by="screen" if by_screen else "classifier",
+            quick_look=quick_look,
         )
 
     def predict(self, image, keep_stages: bool = False) -> Prediction:
@@ -355,9 +357,7 @@ class Recognizer:
         probabilities, scores = self.screen_outputs(prepared.network_input[None])
         if not screen.answered(probabilities, scores, *self.screen_thresholds)[0]:
             return None
-        answer = self._prediction(prepared, probabilities[0], float(scores[0]), True)
-        answer.quick_look = True
-        return answer
+        return self._prediction(prepared, probabilities[0], float(scores[0]), True, True)
 
     def _recognise(self, prepared: preprocess.Preprocessed) -> Prediction:
         """The gate's verdict and the classifier's reading of one prepared digit, looked at
