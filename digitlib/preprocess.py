@@ -188,10 +188,15 @@ def _percentiles(gray: np.ndarray, percents: tuple[float, ...]) -> list[float]:
     for percent in percents:
         position = percent / 100 * last
         rank = int(np.floor(position))
-        low, high = (float(v) for v in np.searchsorted(below, (rank, min(rank + 1, last)), "right"))
-        fraction, diff = position - rank, high - low
-        out.append(high - diff * (1 - fraction) if fraction >= 0.5 else low + diff * fraction)
+        low, high = np.searchsorted(below, (rank, min(rank + 1, last)), "right")
+        out.append(_between(float(low), float(high), position - rank))
     return out
+
+
+def _between(low: float, high: float, fraction: float) -> float:
+    """Linear interpolation as numpy's percentiles round it (from the nearer end)."""
+    diff = high - low
+    return high - diff * (1 - fraction) if fraction >= 0.5 else low + diff * fraction
 
 
 def _percentile(values: np.ndarray, percent: float) -> float:
@@ -212,9 +217,7 @@ def _percentile(values: np.ndarray, percent: float) -> float:
         if fraction >= 0.5:
             return float(high - diff * kind(1 - fraction))
         return float(low + diff * kind(fraction))
-    low, high = float(low), float(high)
-    diff = high - low
-    return high - diff * (1 - fraction) if fraction >= 0.5 else low + diff * fraction
+    return _between(float(low), float(high), fraction)
 
 
 def _median(values: np.ndarray) -> float:
