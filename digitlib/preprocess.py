@@ -699,26 +699,34 @@ def _line_across(lit: np.ndarray) -> np.ndarray | None:
     """The band of the strongest straight line lit from edge to edge, or None."""
     found = cv2.HoughLines(lit, 2, np.pi / 90, LINE_VOTES)
     on_border = _FRAME & (lit > 0)
+    if found is None or not on_border.any():
+        return None
+    # Most candidates are a digit's strokes: they are screened all at once (the same float32
+    # arithmetic, candidate by candidate, as the refining below), and only those left refined.
+    rho, theta = found[:20, 0, 0], found[:20, 0, 1]
+    cos, sin = np.cos(theta), np.sin(theta)
+    rho3, cos3, sin3 = rho[:, None, None], cos[:, None, None], sin[:, None, None]
+    distances = np.abs(_COLS * cos3 + _ROWS * sin3 - rho3)
+    enough = np.count_nonzero((distances <= LINE_BAND) & (lit > 0), axis=(1, 2)) >= 26
+    # Lit border pixels near both ends of the candidate, or it is no line from edge to edge
+    # (the test below, after refining): screened with a wide margin (refining moves a line by
+    # a pixel or two).
+    lengthwise = _ROWS * cos3 - _COLS * sin3
+    on_line = distances <= 0.71
+    reach_min = np.where(on_line, lengthwise, np.inf).min(axis=(1, 2))
+    reach_max = np.where(on_line, lengthwise, -np.inf).max(axis=(1, 2))
     border_x, border_y = _COLS[on_border], _ROWS[on_border]
-    for rho, theta in [] if found is None else found[:20, 0]:
-        cos, sin = float(np.cos(theta)), float(np.sin(theta))
-        distance = np.abs(_COLS * cos + _ROWS * sin - rho)
+    close = np.abs(border_x * cos[:, None] + border_y * sin[:, None] - rho[:, None])
+    close = close <= SCREEN_MARGIN
+    border_reach = border_y * cos[:, None] - border_x * sin[:, None]
+    border_min = np.where(close, border_reach, np.inf).min(axis=1)
+    border_max = np.where(close, border_reach, -np.inf).max(axis=1)
+    screened = enough & close.any(axis=1) & on_line.any(axis=(1, 2))
+    screened &= border_min <= reach_min + 2.5 + SCREEN_MARGIN
+    screened &= border_max >= reach_max - 2.5 - SCREEN_MARGIN
+    for index in np.flatnonzero(screened):
+        distance = distances[index]
         near = (distance <= LINE_BAND) & (lit > 0)
-        if np.count_nonzero(near) < 26:
-            continue
-        # Lit border pixels near both ends of the candidate, or it is no line from edge to edge
-        # (the test below, after refining): screened first with a wide margin (refining moves
-        # a line by a pixel or two), since most candidates are a digit's strokes.
-        reach = (_ROWS * cos - _COLS * sin)[distance <= 0.71]  # the line's extent, lengthwise
-        close = np.abs(border_x * cos + border_y * sin - rho) <= SCREEN_MARGIN
-        if not close.any() or not reach.size:
-            continue
-        border_reach = border_y[close] * cos - border_x[close] * sin
-        if (
-            border_reach.min() > reach.min() + 2.5 + SCREEN_MARGIN
-            or border_reach.max() < reach.max() - 2.5 - SCREEN_MARGIN
-        ):
-            continue
         # Refined on its own pixels (Hough's coarse steps miss by a pixel or two at the ends),
         # then on those closest to the refined line (the digit's strokes beside it pull less).
         for _ in range(2):
