@@ -997,10 +997,29 @@ def _clean_at_once(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         for axis in (_ROWS, _COLS):
             centre = (weights * axis).sum(axis=(1, 2)) / total
             clean &= (MNIST_CENTRE[0] <= centre) & (centre <= MNIST_CENTRE[1])
-    for index in np.flatnonzero(clean):  # the one test left to each image: stroke width
+    # The one test left to each image: stroke width, measured only where it could be bold.
+    for index in np.flatnonzero(clean & _may_be_bold(mask)):
         digit = values[index]
         clean[index] = _thin_bold(digit) is digit  # the same array back: nothing thinned
     return clean, dark_on_light, values
+
+
+def _may_be_bold(masks: np.ndarray) -> np.ndarray:
+    """For a stack of binary 28x28 masks: which ones :func:`_thin_bold` might thin, decided
+    without tracing outlines. Its stroke width is twice the area over the outline's length, and
+    the outlines pass through every border pixel (one with a background pixel beside it) that
+    is not alone, one step of 1 or more from each to the next: so their length is at least the
+    number of such pixels, and a mask whose area is small beside that count is never bold."""
+    padded = np.pad(masks, ((0, 0), (1, 1), (1, 1)))
+    inside = padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1] & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:]
+    neighbours = np.zeros_like(masks)
+    for dy in range(3):
+        for dx in range(3):
+            if (dy, dx) != (1, 1):
+                neighbours |= padded[:, dy : dy + 28, dx : dx + 28]
+    outline = np.count_nonzero(masks & ~inside & neighbours, axis=(1, 2))
+    area = np.count_nonzero(masks, axis=(1, 2))
+    return (area >= 20) & (2.0 * area > WIDE_STROKE * np.maximum(outline, 1))  # as _thin_bold
 
 
 def preprocess_many(images: list[DecodedImage]) -> list[Preprocessed | NoDigitFoundError]:
