@@ -338,6 +338,24 @@ def test_many_28x28_inputs_restored_at_once_as_one_by_one(mnist):
     assert clean[400:].mean() <= 0.6
 
 
+def test_the_bold_stroke_bound_never_skips_a_digit_that_gets_thinned(mnist):
+    # _may_be_bold spares tracing outlines: it may only say "not bold" where _thin_bold would
+    # leave the digit as it is. Digits from hairline to marker-bold, and ragged noisy masks.
+    rng = np.random.default_rng(5)
+    stacks = [mnist.x_test[:400]]
+    for size in (2, 3, 4, 5, 6):
+        stacks.append(np.stack([cv2.dilate(d, np.ones((size, size), np.uint8)) for d in stacks[0]]))
+    stacks.append(np.stack([cv2.erode(d, np.ones((2, 2), np.uint8)) for d in stacks[0]]))
+    blobs = (rng.random((400, 28, 28)) < rng.uniform(0.2, 0.95, (400, 1, 1))) * 255
+    stacks.append(blobs.astype(np.uint8))
+    values = np.concatenate(stacks).astype(np.float32) / 255.0
+    maybe = preprocess._may_be_bold(values > 0.35)
+    thinned = np.array([preprocess._thin_bold(v) is not v for v in values])
+    assert thinned.sum() > 300  # bold digits are among them
+    assert not (thinned & ~maybe).any()
+    assert maybe[:400].mean() < 0.1  # and most ordinary digits are spared the tracing
+
+
 def test_a_line_remnant_running_into_the_edge_stays_out_of_the_digits_box(digits):
     # A small photo on squared paper: what is left of a grid line beside the digit (as dark as
     # the ink, a little wider than a hair) runs from near the digit into the picture's bottom
