@@ -184,13 +184,15 @@ def _percentiles(gray: np.ndarray, percents: tuple[float, ...]) -> list[float]:
     counts = cv2.calcHist([np.ascontiguousarray(gray)], [0], None, [256], [0, 256]).ravel()
     below = np.cumsum(counts)  # pixels at or below each level
     last = gray.size - 1
-    out = []
-    for percent in percents:
-        position = percent / 100 * last
-        rank = int(np.floor(position))
-        low, high = np.searchsorted(below, (rank, min(rank + 1, last)), "right")
-        out.append(_between(float(low), float(high), position - rank))
-    return out
+    positions = [percent / 100 * last for percent in percents]
+    ranks = [int(np.floor(position)) for position in positions]
+    levels = np.searchsorted(
+        below, [r for rank in ranks for r in (rank, min(rank + 1, last))], "right"
+    ).tolist()
+    return [
+        _between(float(levels[2 * i]), float(levels[2 * i + 1]), position - rank)
+        for i, (position, rank) in enumerate(zip(positions, ranks, strict=True))
+    ]
 
 
 def _between(low: float, high: float, fraction: float) -> float:
@@ -295,6 +297,11 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
     height, width = mask.shape
     lines = np.zeros_like(mask)
     for axis, length, span in ((0, width, width), (1, height, height)):
+        # A line spans at least half the picture, so the ink must cover that much of it (along
+        # the line) before the runs are worth finding: thickening across and opening along
+        # cover no more of it than the ink does.
+        if np.count_nonzero(mask.any(axis=axis)) < 0.5 * span:
+            continue
         # Thicken across the line first so that a slightly tilted line stays connected.
         across = _across(mask.shape)
         bridge = cv2.getStructuringElement(
@@ -304,8 +311,7 @@ def _line_mask(mask: np.ndarray) -> np.ndarray:
             cv2.MORPH_RECT, (max(3, length // 4), 1) if axis == 0 else (1, max(3, length // 4))
         )
         runs = cv2.morphologyEx(cv2.dilate(mask, bridge), cv2.MORPH_OPEN, along)
-        # A line spans at least half the picture, so the runs together must cover that much of
-        # it (along the line) before their components are worth measuring.
+        # The same for the runs themselves, before their components are measured.
         if np.count_nonzero(runs.any(axis=axis)) < 0.5 * span:
             continue
         count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
@@ -460,6 +466,8 @@ def _drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     inner = keep & ~edge
     if inner.any():
         keep = inner
+    if keep.all():
+        return mask, labels, stats  # nothing dropped: numbered as they are
     kept = np.flatnonzero(keep) + 1
     renumber = np.zeros(count, np.int32)
     renumber[kept] = np.arange(1, len(kept) + 1)
@@ -593,10 +601,18 @@ def with_faint_ink(ink: np.ndarray, region: Region) -> np.ndarray:
     return mnist_normalise(ink, Region(x, y, w, h, wider))
 
 
+@functools.lru_cache(maxsize=512)
+def _indices(shape: tuple[int, ...]) -> np.ndarray:
+    """``np.indices(shape)``, made once per shape (read only)."""
+    grids = np.indices(shape)
+    grids.flags.writeable = False
+    return grids
+
+
 def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     """Place a digit (at most 20x20) in 28x28 so that its centre of mass is at the centre."""
     total = float(digit.sum())
-    rows, cols = np.indices(digit.shape)
+    rows, cols = _indices(digit.shape)
     if total <= 0:
         raise NoDigitFoundError("There is no digit in this image.")
     cy, cx = float((rows * digit).sum() / total), float((cols * digit).sum() / total)
