@@ -381,7 +381,7 @@ def ink_image(
     # Is there ink at all? A pen stroke survives a further blur, paper grain and noise do not;
     # and the strongest ink must stand well clear of the pixel noise (a robust estimate).
     smooth = cv2.GaussianBlur(ink, (0, 0), 1.0)
-    noise = 1.4826 * _median(np.abs(ink - smooth)[::2, ::2])  # pixel-to-pixel noise
+    noise = 1.4826 * _median(np.abs(ink[::2, ::2] - smooth[::2, ::2]))  # pixel-to-pixel noise
     strongest = float(smooth.max())
     if strongest < max(MIN_CONTRAST, 8 * noise):
         raise NoDigitFoundError(
@@ -491,7 +491,7 @@ def find_digit(
     weights = np.where(weights > 0, weights, stats[1:, cv2.CC_STAT_AREA] * 1e-6)  # thin ones
     first = int(np.argmax(weights)) + 1
     chosen = {first}
-    least = piece_ink * _strength(ink, stats, first) if piece_ink else 0.0
+    least = None  # how dark a piece must be: measured when there is a piece to measure
     faint: set[int] = set()  # pieces found too faint: not measured again on the next pass
     x0, y0, x1, y1 = _box(stats, chosen)
     height, width = labels.shape
@@ -525,6 +525,8 @@ def find_digit(
                 and ly <= y1 + gap
                 and ly + lh >= y0 - gap
             ):
+                if least is None:
+                    least = piece_ink * _strength(ink, stats, first) if piece_ink else 0.0
                 if least and _strength(ink, stats, label) < least:
                     faint.add(label)
                     continue
@@ -533,9 +535,12 @@ def find_digit(
                 changed = True
     if max(x1 - x0, y1 - y0) < MIN_DIGIT_SIDE:
         raise NoDigitFoundError("There is no digit in this image: only specks were found.")
-    lookup = np.zeros(count, np.uint8)
-    lookup[list(chosen)] = 1
-    mask = lookup[labels]
+    if len(chosen) == count - 1:
+        mask = (labels > 0).astype(np.uint8)  # every component
+    else:
+        lookup = np.zeros(count, np.uint8)
+        lookup[list(chosen)] = 1
+        mask = lookup[labels]
     return Region(x=x0, y=y0, w=x1 - x0, h=y1 - y0, mask=mask)
 
 
