@@ -71,6 +71,7 @@ MNIST_CENTRE = (12.5, 15.5)
 # are 2.5-5.1 px wide (a 28x28 digit's area over half its outline; 2,000 test digits).
 WIDE_STROKE = 5.5  # wider than any MNIST stroke: a marker or a bled scan, eroded back to ...
 THINNED_STROKE = 4.5  # ... this width (MNIST's widest tenth)
+BOLD_MIN_PIXELS = 20  # fewer ink pixels than this are never thinned
 FAINT_STROKE = 0.12  # ink this faint still belongs to a stroke when it touches one
 STREAK_SPAN = 14  # lit pixels in one row or column of 28, both ends included: a streak
 NOISY_BACKGROUND = 0.12  # this share of the background lit: sensor noise, cleared away
@@ -805,7 +806,7 @@ def _erase_lines(values: np.ndarray) -> tuple[np.ndarray, bool]:
 def _thin_bold(values: np.ndarray) -> np.ndarray:
     """Strokes far wider than MNIST's eroded back to a wide MNIST stroke."""
     mask = (values > 0.35).astype(np.uint8)
-    if np.count_nonzero(mask) < 20:
+    if np.count_nonzero(mask) < BOLD_MIN_PIXELS:
         return values
     width = _stroke_width(mask)
     steps = int(round((width - THINNED_STROKE) / 2))
@@ -968,12 +969,12 @@ def preprocess(
 def quick_look(decoded: DecodedImage) -> Preprocessed | None:
     """A first look at a large upload on a :data:`QUICK_SIDE` work image: the same stages as
     :func:`preprocess` on a sixth of the pixels, but for the paper level's second estimate that
-    follows sharp shadows (``_envelope``, a fifth of this look's time; without it, the same
-    answers and as many kept on 3,000 development uploads, and on 400 photos with hard
-    shadows). ``None`` (the full path decides) unless the
-    upload is at least twice that size, its polarity clear, no paper lines had to be erased and
-    the digit found is at least :data:`QUICK_DIGIT` pixels long, so that the 20x20 box loses
-    nothing to the lower resolution. Nothing is raised: what this look cannot find, the full
+    follows sharp shadows (``_envelope``, a fifth of this look's time; with it and without, the
+    same answers and as many kept on 3,000 development uploads and on 400 photos with hard
+    shadows). ``None`` (the full path decides) unless the upload is at least twice that size,
+    its polarity clear, no paper lines had to be erased and the digit found is at least
+    :data:`QUICK_DIGIT` pixels long, so that the 20x20 box loses nothing to the lower
+    resolution. Nothing is raised: what this look cannot find, the full
     path looks for again. The recogniser keeps this look only when its screen is sure of it."""
     if max(decoded.original_size) < 2 * QUICK_SIDE or is_mnist_style(decoded):
         return None
@@ -1045,7 +1046,7 @@ def _may_be_bold(masks: np.ndarray) -> np.ndarray:
                 neighbours |= padded[:, dy : dy + 28, dx : dx + 28]
     outline = np.count_nonzero(masks & ~inside & neighbours, axis=(1, 2))
     area = np.count_nonzero(masks, axis=(1, 2))
-    return (area >= 20) & (2.0 * area > WIDE_STROKE * np.maximum(outline, 1))  # as _thin_bold
+    return (area >= BOLD_MIN_PIXELS) & (2.0 * area > WIDE_STROKE * np.maximum(outline, 1))
 
 
 def preprocess_many(images: list[DecodedImage]) -> list[Preprocessed | NoDigitFoundError]:
