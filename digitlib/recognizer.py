@@ -207,6 +207,9 @@ class Recognizer:
         if self.screen is None or not len(batch):
             return np.zeros((len(batch), 10), np.float32), -np.ones(len(batch), np.float32)
         name = self._screen_input
+        if len(batch) <= BATCH:  # one call (one upload): nothing to join
+            probabilities, scores = self.screen.run(None, {name: batch})
+            return probabilities, scores[:, 0]
         chunks = [
             self.screen.run(None, {name: batch[start : start + BATCH]})
             for start in range(0, len(batch), BATCH)
