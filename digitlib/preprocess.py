@@ -498,9 +498,33 @@ def _lone_stroke(lines: np.ndarray) -> bool:
     return x > 0 and y > 0 and x + w < width and y + h < height
 
 
+def _components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(mask, connectivity=8)``'s count, labels and stats,
+    labelled within the box around the ink only (a tenth of a photo's quick look, typically: half
+    the time). The same labels, numbered alike, and the same stats for every component; row 0
+    (the background, which nothing reads) gives the whole image's box and the background's
+    area."""
+    x, y, w, h = cv2.boundingRect(mask)
+    x0, y0 = x & ~1, y & ~1  # OpenCV labels 2x2 blocks in scan order: the same blocks here
+    # (No ink, or ink over half of it: the whole image. OpenCV crashes on an empty one.)
+    if w == 0 or (x + w - x0) * (y + h - y0) > 0.5 * mask.size:
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        return count, labels, stats
+    count, inside, stats, _ = cv2.connectedComponentsWithStats(
+        mask[y0 : y + h, x0 : x + w], connectivity=8
+    )
+    labels = np.zeros(mask.shape, np.int32)
+    labels[y0 : y + h, x0 : x + w] = inside
+    stats[1:, cv2.CC_STAT_LEFT] += x0
+    stats[1:, cv2.CC_STAT_TOP] += y0
+    height, width = mask.shape
+    stats[0] = (0, 0, width, height, mask.size - stats[1:, cv2.CC_STAT_AREA].sum())
+    return count, labels, stats
+
+
 def _drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Remove specks and page edges; return the mask and its components, numbered 1..n."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats = _components(mask)
     if count <= 1:
         return mask, labels, stats
     height, width = mask.shape

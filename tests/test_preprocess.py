@@ -451,3 +451,32 @@ def test_fast_percentiles_and_medians_match_numpy_exactly():
         gray = rng.integers(0, 256, (size, 3), dtype=np.uint8)[:, ::2]  # strided, as sampled
         expected = np.percentile(gray, (1, 50, 99))
         assert preprocess._percentiles(gray, (1, 50, 99)) == [float(v) for v in expected]
+
+
+def test_components_in_the_inks_box_match_opencvs_on_the_whole_image():
+    # Labelling only the box around the ink must give OpenCV's labels, numbered alike, and its
+    # stats for every component: specks, strokes, rings and noise, wherever they sit (the box's
+    # corner on odd or even pixels), and no crash on an image without ink.
+    rng = np.random.default_rng(11)
+    boxed = 0
+    for trial in range(3000):
+        height, width = (int(v) for v in rng.integers(1, 160, 2))
+        mask = np.zeros((height, width), np.uint8)
+        for _ in range(int(rng.integers(0, 10))):
+            y, x = int(rng.integers(0, height)), int(rng.integers(0, width))
+            if trial % 3 == 0:
+                part = mask[y : y + int(rng.integers(1, 20)), x : x + int(rng.integers(1, 20))]
+                part[:] = rng.random(part.shape) < 0.6  # a ragged, noisy blob
+            elif trial % 3 == 1:
+                end = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+                cv2.line(mask, (x, y), end, 1, int(rng.integers(1, 3)))
+            else:
+                cv2.circle(mask, (x, y), int(rng.integers(1, 12)), 1, 1)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        mine = preprocess._components(mask)
+        x, y, w, h = cv2.boundingRect(mask)
+        boxed += 0 < (x + w) * (y + h) < 0.5 * mask.size
+        assert mine[0] == count and np.array_equal(mine[1], labels)
+        assert np.array_equal(mine[2][1:], stats[1:])
+        assert mine[2][0, cv2.CC_STAT_AREA] == stats[0, cv2.CC_STAT_AREA]
+    assert boxed > 300  # many were labelled in a box smaller than the image

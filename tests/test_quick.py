@@ -145,6 +145,23 @@ def test_without_the_screen_or_when_turned_off_nothing_takes_the_quick_look(mnis
         assert not answer.quick_look and answer.digit == int(mnist.y_test[0])
 
 
+def test_a_photo_on_dark_ruled_lines_is_left_to_the_full_path(readers, mnist):
+    # Rules as dark and as wide as the pen (a form's lines; a hairline rule is lighter than the
+    # ink at an eighth of the size, and rightly not ink there) reach the quick look's mask: it
+    # declines, and the full path erases them and reads the digit.
+    quick, _ = readers
+    for index in range(3):
+        paper = np.full((750, 1000), 225, np.uint8)
+        paper[96:112] = paper[640:656] = 30  # above and below the digit, across the page
+        ink = cv2.resize(mnist.x_test[index], (360, 360), interpolation=cv2.INTER_CUBIC)
+        window = paper[200:560, 320:680]
+        window[:] = np.minimum(window, 255 - ink)
+        data = _jpeg(paper)
+        assert preprocess.quick_look(imageio.load(data, gray=True, min_side=120)) is None
+        answer = quick.predict(data)
+        assert not answer.quick_look and answer.digit == int(mnist.y_test[index])
+
+
 def test_a_jpeg_is_decoded_as_small_as_the_look_needs():
     assert imageio.reduction(1000, 787, 120) == 8
     assert imageio.reduction(1000, 787) == 2  # the full path's work image: 320 px
