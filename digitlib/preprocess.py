@@ -187,7 +187,7 @@ def _percentiles(gray: np.ndarray, percents: tuple[float, ...]) -> list[float]:
     below = np.cumsum(counts)  # pixels at or below each level
     last = gray.size - 1
     positions = [percent / 100 * last for percent in percents]
-    ranks = [int(np.floor(position)) for position in positions]
+    ranks = [int(position) for position in positions]  # the floor: positions are not negative
     levels = np.searchsorted(
         below, [r for rank in ranks for r in (rank, min(rank + 1, last))], "right"
     ).tolist()
@@ -658,7 +658,7 @@ def mnist_normalise(ink: np.ndarray, region: Region) -> np.ndarray:
     """MNIST's normalisation: crop, fit into 20x20 keeping aspect, centre of mass at the centre."""
     x, y, w, h = region.x, region.y, region.w, region.h
     gate = cv2.dilate(region.mask[y : y + h, x : x + w], np.ones((3, 3), np.uint8))
-    crop = ink[y : y + h, x : x + w] * gate
+    crop = ink[y : y + h, x : x + w].astype(np.float32, copy=False) * gate  # uint8 ink too
     stroke = crop[region.mask[y : y + h, x : x + w] > 0]
     level = _percentile(stroke, 90) if stroke.size else float(crop.max())
     floor = 0.25 * level
