@@ -235,36 +235,28 @@ def _median(values: np.ndarray) -> float:
     return float(np.mean(part[middle - 1 : middle + 1]))
 
 
-def _background(values: np.ndarray, grain: int = 64) -> np.ndarray:
+def _background(values: np.ndarray, grain: int = 64, whole_blocks: bool = False) -> np.ndarray:
     """Paper level everywhere: a wide median filter at low resolution (the short side
     reduced to ``grain`` pixels or a little more).
 
     The window is several stroke widths wide, so pen strokes (a minority of any window) vanish,
     while the paper's slow changes (light falloff, vignette, tint) and the sharp edge of a
     shadow (a median keeps step edges) remain, to be divided out.
+
+    ``values``: float32 levels (0-1), or uint8 (0-255), and the paper level in the same kind.
+    ``whole_blocks`` (the quick look) reduces by the means of whole blocks, leaving out the
+    picture's ragged edge: OpenCV's fast path, a quarter of the time.
     """
     height, width = values.shape
     factor = max(1, min(height, width) // grain)
-    small = cv2.resize(
-        values, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA
-    )
+    rows, cols = max(1, height // factor), max(1, width // factor)
+    source = values[: rows * factor, : cols * factor] if whole_blocks else values
+    small = cv2.resize(source, (cols, rows), interpolation=cv2.INTER_AREA)
     size = max(3, (min(small.shape) // 2) | 1)
-    small = cv2.medianBlur(_as_uint8(small), size).astype(np.float32) / 255.0
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def _quick_background(gray: np.ndarray, grain: int) -> np.ndarray:
-    """:func:`_background` for the quick look, in uint8 and cheaper: the means of whole blocks
-    (the picture's ragged edge left out, OpenCV's fast path: a quarter of the time) and a
-    coarser grid (``grain``), so that the median's window is smaller for the same share of
-    the picture."""
-    height, width = gray.shape
-    factor = max(1, min(height, width) // grain)
-    rows, cols = height // factor, width // factor
-    small = cv2.resize(
-        gray[: rows * factor, : cols * factor], (cols, rows), interpolation=cv2.INTER_AREA
-    )
-    small = cv2.medianBlur(small, max(3, (min(rows, cols) // 2) | 1))
+    if values.dtype == np.uint8:
+        small = cv2.medianBlur(small, size)
+    else:
+        small = cv2.medianBlur(_as_uint8(small), size).astype(np.float32) / 255.0
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
@@ -462,12 +454,15 @@ def _binarise(ink: np.ndarray) -> np.ndarray:
         )
     if ink.dtype == np.uint8:
         otsu, mask = cv2.threshold(ink, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-        threshold = max(otsu, RELATIVE_INK * strongest, 0.5 * MIN_CONTRAST * full)
-        # ink > threshold, as OpenCV compares uint8 levels with a fractional one
-        return mask if threshold == otsu else cv2.threshold(ink, threshold, 1, cv2.THRESH_BINARY)[1]
-    otsu, _ = cv2.threshold(_as_uint8(ink), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(otsu / 255.0, RELATIVE_INK * strongest, 0.5 * MIN_CONTRAST)
-    return (ink > threshold).astype(np.uint8)
+    else:
+        otsu, mask = cv2.threshold(_as_uint8(ink), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        otsu /= 255.0
+    threshold = max(otsu, RELATIVE_INK * strongest, 0.5 * MIN_CONTRAST * full)
+    if ink.dtype != np.uint8:
+        return (ink > threshold).astype(np.uint8)
+    # ink > threshold, as OpenCV compares uint8 levels with a fractional one: Otsu's own mask
+    # where its level is the threshold
+    return mask if threshold == otsu else cv2.threshold(ink, threshold, 1, cv2.THRESH_BINARY)[1]
 
 
 def _strokes_on_lines(
@@ -662,9 +657,7 @@ def mnist_normalise(ink: np.ndarray, region: Region) -> np.ndarray:
     stroke = crop[region.mask[y : y + h, x : x + w] > 0]
     level = _percentile(stroke, 90) if stroke.size else float(crop.max())
     floor = 0.25 * level
-    crop = np.clip((crop - floor) / max(level - floor, 1e-3), 0.0, 1.0).astype(
-        np.float32, copy=False
-    )
+    crop = np.clip((crop - floor) / max(level - floor, 1e-3), 0.0, 1.0)
 
     scale = 20.0 / max(w, h)
     width = _stroke_width(region.mask[y : y + h, x : x + w])
@@ -1091,7 +1084,7 @@ def _quick_ink(decoded: DecodedImage) -> InkImage | None:
         polarity, close_call = _polarity(gray)
         if close_call:
             return None
-        background = _quick_background(gray, QUICK_GRAIN)
+        background = _background(gray, QUICK_GRAIN, whole_blocks=True)
         if polarity == "light-on-dark" and max(gray.shape) <= 2 * SMALL_SIDE:
             # As in ink_image: a crop's digit may fill more than the median window sees past.
             ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
