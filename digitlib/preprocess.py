@@ -260,6 +260,19 @@ def _background(values: np.ndarray, grain: int = 64, whole_blocks: bool = False)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _paper_level(
+    values: np.ndarray, grain: int, dark_ink: bool, whole_blocks: bool = False
+) -> np.ndarray:
+    """:func:`_background`, and for a small light-on-dark image no lighter than the darker part
+    of its border: such an image is a crop whose digit may fill more of it than a median window
+    can see past."""
+    background = _background(values, grain, whole_blocks)
+    if not dark_ink and max(values.shape) <= 2 * SMALL_SIDE:
+        ring = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
+        background = np.minimum(background, background.dtype.type(np.percentile(ring, 10)))
+    return background
+
+
 def _ink_against(values: np.ndarray, background: np.ndarray, dark_ink: bool) -> np.ndarray:
     """Ink strength (0 = paper, 1 = full ink) of each pixel against the paper level; for uint8
     levels, in uint8 (0 = paper, 255 = full ink), rounded, in three OpenCV calls."""
@@ -393,12 +406,7 @@ def ink_image(
         # Luminance: blue, red and green pens are all much darker than paper, while the light
         # blue or grey rules of a notebook stay faint.
         values = gray.astype(np.float32) / 255.0
-        background = _background(values, grain)
-        if not dark_ink and max(values.shape) <= 2 * SMALL_SIDE:
-            # A small light-on-dark image is a crop whose digit may fill more of it than a median
-            # window can see past; its background is no lighter than the darker part of its border.
-            ring = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
-            background = np.minimum(background, float(np.percentile(ring, 10)))
+        background = _paper_level(values, grain, dark_ink)
         ink = _ink_against(values, background, dark_ink)
         if ENVELOPE:
             ink = _ink_against(values, _envelope(values, ink, dark_ink, background), dark_ink)
@@ -1084,12 +1092,9 @@ def _quick_ink(decoded: DecodedImage) -> InkImage | None:
         polarity, close_call = _polarity(gray)
         if close_call:
             return None
-        background = _background(gray, QUICK_GRAIN, whole_blocks=True)
-        if polarity == "light-on-dark" and max(gray.shape) <= 2 * SMALL_SIDE:
-            # As in ink_image: a crop's digit may fill more than the median window sees past.
-            ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-            background = np.minimum(background, np.uint8(np.percentile(ring, 10)))
-        ink = _ink_against(gray, background, polarity == "dark-on-light")
+        dark_ink = polarity == "dark-on-light"
+        background = _paper_level(gray, QUICK_GRAIN, dark_ink, whole_blocks=True)
+        ink = _ink_against(gray, background, dark_ink)
     if max(ink.shape) > SMALL_SIDE:
         ink = cv2.GaussianBlur(ink, (3, 3), 0)
     mask = _binarise(ink)
