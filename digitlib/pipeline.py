@@ -12,12 +12,24 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
-
 from digitlib import config
 
 NOTEBOOKS = ("01-load-data", "02-augment", "03-train", "04-evaluate", "05-robustness")
 KERNEL = "digitlib"
+# Training needs the research install; the serving install (`make dashboard`) has no yaml,
+# papermill or TensorFlow, and says so in a sentence instead of a traceback.
+NEEDS_RESEARCH = (
+    "the research pipeline needs the research install: run `make install`, "
+    "or `pip install 'digitlib[research]'`"
+)
+
+
+def _yaml():
+    try:
+        import yaml
+    except ImportError as error:
+        raise ImportError(f"{NEEDS_RESEARCH} ({error})") from error
+    return yaml
 
 
 def load_params(name_or_path: str | Path) -> dict:
@@ -27,7 +39,7 @@ def load_params(name_or_path: str | Path) -> dict:
         path = config.NOTEBOOKS_DIR / "params" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ValueError(f"no parameter file {path}")
-    return yaml.safe_load(path.read_text()) or {}
+    return _yaml().safe_load(path.read_text()) or {}
 
 
 def declared_parameters(notebook: Path) -> set[str]:
@@ -46,7 +58,10 @@ def run(
     stream_output: bool = True,
 ) -> list[Path]:
     """Execute ``notebooks`` in order with a parameter set; return the executed copies' paths."""
-    import papermill
+    try:
+        import papermill
+    except ImportError as error:
+        raise ImportError(f"{NEEDS_RESEARCH} ({error})") from error
 
     values = {**load_params(params), **(overrides or {})}
     paths = [config.NOTEBOOKS_DIR / f"{name}.ipynb" for name in notebooks]
@@ -87,7 +102,10 @@ def parse_override(text: str) -> tuple[str, object]:
     key, separator, value = text.partition("=")
     if not separator:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, yaml.safe_load(value)
+    try:
+        return key, _yaml().safe_load(value)
+    except ImportError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +129,7 @@ def run_from_arguments(args: argparse.Namespace) -> int:
     """Run with parsed options; exit status 2 with one line on a parameter error."""
     try:
         run(args.params, args.output, tuple(args.only or NOTEBOOKS), dict(args.overrides))
-    except ValueError as error:
+    except (ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

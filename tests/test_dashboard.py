@@ -230,12 +230,29 @@ def test_examples_are_listed_and_open_with_one_click(app):
     assert predictions(app.results.children[0]) == [paths[0].stem.split("-")[1]]
 
 
-def test_committed_examples_are_what_the_generator_makes(tmp_path, mnist):
+def test_committed_examples_are_what_the_generator_makes(tmp_path, mnist, recognizer):
+    # What a user sees, not the bytes an encoder wrote (those change with an OpenCV release):
+    # the same pictures, pixel for pixel for PNG; for JPEG within what re-encoding moves (OpenCV
+    # 4.14, 5.0 and 5.1 differ by at most 0.05 levels on average and 13 levels on a few edge
+    # pixels), and the recognizer reads each the same as the committed file.
     written = samples.write_samples(tmp_path)
     committed = sorted(p.name for p in samples.SAMPLES_DIR.glob("*-*.*"))
     assert sorted(p.name for p in written) == committed
     for path in written:
-        assert path.read_bytes() == (samples.SAMPLES_DIR / path.name).read_bytes(), path.name
+        kept = samples.SAMPLES_DIR / path.name
+        made = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.int16)
+        ours = cv2.imread(str(kept), cv2.IMREAD_UNCHANGED).astype(np.int16)
+        assert made.shape == ours.shape, path.name
+        difference = np.abs(made - ours)
+        if path.suffix == ".png":
+            assert not difference.any(), path.name
+        else:
+            assert difference.mean() < 0.25, path.name
+            assert np.mean(difference > 16) < 0.001, path.name
+        if path.name.startswith("number-"):
+            assert recognizer.read_number(path).text == recognizer.read_number(kept).text
+        else:
+            assert recognizer.predict(path).digit == recognizer.predict(kept).digit, path.name
 
 
 def test_examples_are_read_right(recognizer):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-import tomllib
 
 import nbformat
 import pytest
-import yaml
 
 from digitlib import config, pipeline
 
@@ -33,17 +31,6 @@ def test_committed_notebooks_carry_no_outputs_and_keep_their_parameters_tag(path
 def test_parameter_sets_only_name_declared_parameters(name):
     declared = set().union(*(pipeline.declared_parameters(path) for path in NOTEBOOKS))
     assert set(pipeline.load_params(name)) <= declared
-
-
-def test_environment_yml_is_in_step_with_pyproject():
-    project = tomllib.loads((config.ROOT / "pyproject.toml").read_text())["project"]
-    environment = yaml.safe_load((config.ROOT / "environment.yml").read_text())
-    conda = [item for item in environment["dependencies"] if isinstance(item, str)]
-    pip = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
-    assert "python=3.11" in conda
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
-    assert sorted(line for line in pip if not line.startswith("-e")) == sorted(wanted)
-    assert "-e ." in pip
 
 
 def test_makefile_documents_the_readme_verbs():
