@@ -31,14 +31,14 @@ $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required (Python 3.11)."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(SERVE_STAMP): $(SERVE_LOCK) requirements/tools.in | $(BIN)/python
+$(SERVE_STAMP): $(SERVE_LOCK) requirements/tools.in pyproject.toml | $(BIN)/python
 	$(PIP_LOCKED) -r $(SERVE_LOCK)
 	$(PIP_SELF)
 	$(BIN)/python -m pip check
 	$(KERNELSPEC)
 	touch $@
 
-$(DEV_STAMP): $(DEV_LOCK) requirements/tools.in | $(BIN)/python
+$(DEV_STAMP): $(DEV_LOCK) requirements/tools.in pyproject.toml | $(BIN)/python
 	$(PIP_LOCKED) -r $(DEV_LOCK)
 	$(PIP_SELF)
 	$(BIN)/python -m pip check
@@ -115,6 +115,7 @@ bench-versions: $(DEV_STAMP) data ## The figures on the lock and on the newest a
 	$(call bench_in,$(BIN)/python,$(NEWEST)/locked)
 	$(call bench_in,$(NEWEST)/venv/bin/python,$(NEWEST)/newest)
 	$(BIN)/python benchmarks/versions.py report $(NEWEST)/locked $(NEWEST)/newest
+	$(BIN)/python benchmarks/readme_tables.py
 
 .PHONY: lab
 lab: $(DEV_STAMP) ## Open the notebooks in JupyterLab

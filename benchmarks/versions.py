@@ -169,9 +169,10 @@ def _fingerprints(first: Path, second: Path) -> list[dict]:
     ]
     if inputs_a.shape == inputs_b.shape:
         changed = np.any(inputs_a != inputs_b, axis=(1, 2))
+        largest = float(np.max(np.abs(inputs_a - inputs_b)))
         result.append(
             {
-                "what": "uploads: network input (any pixel)",
+                "what": f"uploads: network input (any pixel; largest difference {largest:.2g})",
                 "differ": int(changed.sum()),
                 "of": int(changed.size),
             }
