@@ -19,9 +19,12 @@ SERVE_LOCK := requirements/serve.txt
 DEV_LOCK := requirements/dev.txt
 SERVE_STAMP := $(VENV)/.installed-serve
 DEV_STAMP := $(VENV)/.installed-dev
-PIP_LOCKED := $(BIN)/python -m pip install --quiet --require-hashes --no-deps
-PIP_SELF := $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-KERNELSPEC := $(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
+define install_locked
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(1)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 ($(KERNEL))" >/dev/null
+endef
 # The lock is resolved for the machines this project runs on: Linux x86_64, Python 3.11.
 LOCK_FLAGS := --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes \
 	--custom-compile-command "make lock" -c requirements/constraints.txt --quiet \
@@ -32,17 +35,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(SERVE_STAMP): $(SERVE_LOCK) requirements/tools.in pyproject.toml | $(BIN)/python
-	$(PIP_LOCKED) -r $(SERVE_LOCK)
-	$(PIP_SELF)
-	$(BIN)/python -m pip check
-	$(KERNELSPEC)
+	$(call install_locked,$(SERVE_LOCK))
 	touch $@
 
 $(DEV_STAMP): $(DEV_LOCK) requirements/tools.in pyproject.toml | $(BIN)/python
-	$(PIP_LOCKED) -r $(DEV_LOCK)
-	$(PIP_SELF)
-	$(BIN)/python -m pip check
-	$(KERNELSPEC)
+	$(call install_locked,$(DEV_LOCK))
 	touch $@ $(SERVE_STAMP)
 
 # Debian's chromium for the browser tests (Playwright drives it; it downloads no browser).

@@ -8,6 +8,7 @@ notebook declares is refused (a typo would otherwise be silently ignored).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -24,12 +25,12 @@ NEEDS_RESEARCH = (
 )
 
 
-def _yaml():
+def _research(module: str):
+    """Import one of the research install's modules, or say in a sentence what to install."""
     try:
-        import yaml
+        return importlib.import_module(module)
     except ImportError as error:
         raise ImportError(f"{NEEDS_RESEARCH} ({error})") from error
-    return yaml
 
 
 def load_params(name_or_path: str | Path) -> dict:
@@ -39,14 +40,12 @@ def load_params(name_or_path: str | Path) -> dict:
         path = config.NOTEBOOKS_DIR / "params" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise ValueError(f"no parameter file {path}")
-    return _yaml().safe_load(path.read_text()) or {}
+    return _research("yaml").safe_load(path.read_text()) or {}
 
 
 def declared_parameters(notebook: Path) -> set[str]:
     """The names in a notebook's ``parameters`` cell."""
-    import papermill
-
-    return set(papermill.inspect_notebook(str(notebook)))
+    return set(_research("papermill").inspect_notebook(str(notebook)))
 
 
 def run(
@@ -58,10 +57,7 @@ def run(
     stream_output: bool = True,
 ) -> list[Path]:
     """Execute ``notebooks`` in order with a parameter set; return the executed copies' paths."""
-    try:
-        import papermill
-    except ImportError as error:
-        raise ImportError(f"{NEEDS_RESEARCH} ({error})") from error
+    papermill = _research("papermill")
 
     values = {**load_params(params), **(overrides or {})}
     paths = [config.NOTEBOOKS_DIR / f"{name}.ipynb" for name in notebooks]
@@ -103,7 +99,7 @@ def parse_override(text: str) -> tuple[str, object]:
     if not separator:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        return key, _yaml().safe_load(value)
+        return key, _research("yaml").safe_load(value)
     except ImportError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
 
