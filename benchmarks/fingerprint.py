@@ -109,7 +109,7 @@ def run(inputs: Path, output: Path) -> None:
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(output, **result)
-    right = result["upload_answer"] == np.char.add(stored["labels"], "")
+    right = result["upload_answer"] == stored["labels"]
     plain = np.char.rstrip(result["upload_answer"], "?") == stored["labels"]
     print(
         f"{len(many):,} 28x28 inputs; {len(answers):,} uploads, {plain.sum():,} read right "
@@ -127,12 +127,13 @@ def compare(first: Path, second: Path) -> int:
             print(f"{key}: shapes differ, {x.shape} vs {y.shape}")
             differences += 1
             continue
-        if x.dtype.kind in "fc":
-            same = np.array_equal(x, y)
-            detail = "" if same else f", largest difference {np.max(np.abs(x - y)):.3g}"
+        same = np.array_equal(x, y)
+        if same:
+            detail = ""
+        elif x.dtype.kind in "fc":
+            detail = f", largest difference {np.max(np.abs(x - y)):.3g}"
         else:
-            same = np.array_equal(x, y)
-            detail = "" if same else f", {int(np.sum(x != y))} of {x.size} differ"
+            detail = f", {int(np.sum(x != y))} of {x.size} differ"
         print(f"{key}: {'identical' if same else 'DIFFERENT'} {x.shape}{detail}")
         differences += not same
     print("bit-identical" if not differences else f"{differences} arrays differ")
