@@ -14,22 +14,29 @@ The inputs are made once and stored (encoded uploads as bytes), because making t
 OpenCV's encoders too: a run under other library versions then reads the same files. They are
 the MNIST test set and the corruption suite (every corruption at severities 1, 3 and 5 on
 1,000 test digits) as 28x28 inputs, and 1,000 photos, 700 drawings, 700 crops and 300 numbers
-made from test digits (``digitlib.synth``, seed 2024) as uploads.
+made from test digits (``digitlib.synth``, seed 2024) and 300 held-out photos of letters and
+scribbles (``digitlib.gate.evaluation_negatives``) as uploads: 3,000 in all. The uploads are read
+one by one and all together (``predict_many``), and 500 of them again with the stages kept for
+display and by a recogniser without its screen and first look, so that every way an answer can
+be reached is recorded.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from digitlib import corruptions, data, synth
+from digitlib import corruptions, data, gate, synth
 from digitlib.errors import InvalidImageError, NoDigitFoundError
 from digitlib.recognizer import Recognizer
 
 UPLOADS = {"photo": 1000, "canvas": 700, "crop": 700, "number": 300}
+NON_DIGITS = 300  # photos of letters and scribbles, which the gate should refuse
+DETAILED = 500  # uploads also read with their stages kept, and without the screen
 SEVERITIES = (1, 3, 5)
 SUITE_DIGITS = 1000
 
@@ -48,6 +55,11 @@ def make_inputs(path: Path) -> None:
             kinds.append(kind)
             labels.append(sample.label)
             blobs.append(np.frombuffer(sample.data, np.uint8))
+    held_out = gate.evaluation_negatives(NON_DIGITS, seed=2024)["photos of letters and scribbles"]
+    for photo in held_out:
+        kinds.append("non-digit")
+        labels.append("")
+        blobs.append(np.frombuffer(photo, np.uint8))
     offsets = np.cumsum([0] + [len(blob) for blob in blobs])
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -61,59 +73,100 @@ def make_inputs(path: Path) -> None:
     print(f"{len(arrays):,} 28x28 inputs and {len(blobs):,} uploads -> {path}")
 
 
+def _digest(stages: dict[str, np.ndarray]) -> str:
+    """One SHA-256 over the names, shapes and pixels of the stages kept for display."""
+    digest = hashlib.sha256()
+    for name, image in stages.items():
+        digest.update(f"{name}{image.shape}{image.dtype}".encode())
+        digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()
+
+
+def _details(predictions: list) -> dict[str, np.ndarray]:
+    """Every field of each prediction (or the refusal) as arrays."""
+    real = [p for p in predictions if not isinstance(p, ValueError)]
+    return {
+        "digit": np.array([-1 if isinstance(p, ValueError) else p.digit for p in predictions]),
+        "refusal": np.array([str(p) if isinstance(p, ValueError) else "" for p in predictions]),
+        "probabilities": np.stack([p.probabilities for p in real]),
+        "input": np.stack([p.network_input for p in real]),
+        "box": np.array([p.box for p in real]),
+        "fields": np.array(
+            [
+                f"{p.unsure}|{p.polarity}|{p.digit_score!r}|{p.answered_by}|{p.quick_look}"
+                for p in real
+            ]
+        ),
+    }
+
+
+def _read(recognizer: Recognizer, upload: bytes, kind: str, keep_stages: bool = False):
+    """The digits read from one upload (one for a single digit), or the refusal."""
+    if kind == "number":
+        return recognizer.read_number(upload).digits
+    return [recognizer.predict(upload, keep_stages=keep_stages)]
+
+
 def run(inputs: Path, output: Path) -> None:
     """Read every input with the default recogniser and store what it answered."""
     stored = np.load(inputs)
     recognizer = Recognizer.load()
     many = recognizer.predict_many(list(stored["arrays"]), errors="return")
-    result = {
-        "many_digit": np.array([p.digit if not isinstance(p, ValueError) else -1 for p in many]),
-        "many_probabilities": np.stack(
-            [p.probabilities if not isinstance(p, ValueError) else np.zeros(10) for p in many]
-        ),
-        "many_input": np.stack(
-            [p.network_input if not isinstance(p, ValueError) else np.zeros((28, 28)) for p in many]
-        ),
-    }
-    answers, refusals, inputs_seen, probabilities, boxes = [], [], [], [], []
-    blob, offsets = stored["blob"], stored["offsets"]
-    for index, kind in enumerate(stored["kinds"]):
-        upload = blob[offsets[index] : offsets[index + 1]].tobytes()
+    result = {f"many_{key}": value for key, value in _details(many).items()}
+    blob, offsets, kinds = stored["blob"], stored["offsets"], stored["kinds"]
+    uploads = [blob[offsets[i] : offsets[i + 1]].tobytes() for i in range(len(kinds))]
+    answers, refusals, readings = [], [], []
+    for upload, kind in zip(uploads, kinds, strict=True):
         try:
-            if kind == "number":
-                reading = recognizer.read_number(upload)
-                digits = reading.digits
-                answers.append(reading.text + ("?" if reading.unsure else ""))
-            else:
-                prediction = recognizer.predict(upload)
-                digits = [prediction]
-                answers.append(str(prediction.digit) + ("?" if prediction.unsure else ""))
+            digits = _read(recognizer, upload, kind)
+            text = "".join(str(d.digit) for d in digits)
+            unsure = any(d.unsure for d in digits)
+            answers.append(text + ("?" if unsure else ""))
             refusals.append("")
+            readings.extend(digits)
         except (InvalidImageError, NoDigitFoundError) as error:
-            digits = []
             answers.append("")
             refusals.append(str(error))
-        inputs_seen.append(np.stack([d.network_input for d in digits]) if digits else None)
-        probabilities.append(np.stack([d.probabilities for d in digits]) if digits else None)
-        boxes.append([d.box for d in digits])
-    counts = np.array([0 if x is None else len(x) for x in inputs_seen])
+    counts = [
+        0 if refusal else len(answer.rstrip("?"))
+        for answer, refusal in zip(answers, refusals, strict=True)
+    ]
     result.update(
+        {f"upload_{key}": value for key, value in _details(readings).items()},
         upload_answer=np.array(answers),
         upload_refusal=np.array(refusals),
-        upload_counts=counts,
-        upload_inputs=np.concatenate([x for x in inputs_seen if x is not None]),
-        upload_probabilities=np.concatenate([x for x in probabilities if x is not None]),
-        upload_boxes=np.array([box for row in boxes for box in row]),
+        upload_counts=np.array(counts),
         labels=stored["labels"],
-        kinds=stored["kinds"],
+        kinds=kinds,
     )
+    singles = [upload for upload, kind in zip(uploads, kinds, strict=True) if kind != "number"]
+    batch = recognizer.predict_many(singles, errors="return")
+    result.update({f"batch_{key}": value for key, value in _details(batch).items()})
+    # Every DETAILED-th share of each kind: with the stages kept, and without screen or first look.
+    step = max(1, len(uploads) // DETAILED)
+    chosen = list(range(0, len(uploads), step))[:DETAILED]
+    plain = Recognizer.load(screen=False, quick=False)
+    stages, full = [], []
+    for index in chosen:
+        try:
+            digits = _read(recognizer, uploads[index], kinds[index], keep_stages=True)
+            stages.append("|".join(_digest(d.stages) for d in digits))
+        except (InvalidImageError, NoDigitFoundError) as error:
+            stages.append(str(error))
+        try:
+            full.extend(_read(plain, uploads[index], kinds[index]))
+        except (InvalidImageError, NoDigitFoundError) as error:
+            full.append(error)
+    result.update(stages=np.array(stages))
+    result.update({f"plain_{key}": value for key, value in _details(full).items()})
     output.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(output, **result)
     right = result["upload_answer"] == stored["labels"]
-    plain = np.char.rstrip(result["upload_answer"], "?") == stored["labels"]
+    read = np.char.rstrip(result["upload_answer"], "?") == stored["labels"]
     print(
-        f"{len(many):,} 28x28 inputs; {len(answers):,} uploads, {plain.sum():,} read right "
-        f"({right.sum():,} of them without an unsure flag) -> {output}"
+        f"{len(many):,} 28x28 inputs; {len(answers):,} uploads, {read.sum():,} read right "
+        f"({right.sum():,} of them without an unsure flag; non-digits refused read right) "
+        f"-> {output}"
     )
 
 

@@ -1,4 +1,4 @@
-"""Safe image decoding: bytes, a path or a numpy array in; a clean 8-bit image out.
+"""Stage 1, decode: safe image decoding: bytes, a path or a numpy array in; a clean 8-bit image out.
 
 The size is read from the file's header before anything is decoded, so a small file that would
 decode to gigabytes (a decompression bomb) is refused without being decoded. Alpha is
@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from digitlib.errors import InvalidImageError
+from digitlib.tuning import TUNING
 
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 # Photos are decoded at 1/2, 1/4 or 1/8 size as long as the long side stays at least this big
 # (callers that need more pixels, such as reading a whole number, ask for more: ``min_side``).
-JPEG_TARGET_SIDE = 320  # preprocess.WORK_SIDE: no need to decode more
+JPEG_TARGET_SIDE = TUNING.looks.full.jpeg_side  # the full look's work size: no need for more
 SUPPORTED = "PNG, JPEG, WebP, BMP, GIF or TIFF"
 
 # OpenCV reads this once, at its first import: a second line of defence behind the header check.

@@ -15,38 +15,14 @@ import itertools
 import numpy as np
 
 from digitlib.errors import NoDigitFoundError
-from digitlib.preprocess import InkImage, Region, mnist_normalise
+from digitlib.stages.find import Region
+from digitlib.stages.normalise import mnist_normalise
+from digitlib.stages.page import InkImage
+from digitlib.tuning import TUNING
 
-MAX_DIGITS = 32
-MAX_CUTS = 12  # candidate cuts per blob
-MAX_PIECES = 4  # a digit may span this many consecutive pieces of an over-cut blob
-DIGIT_COST = 1.0  # log-probability each extra digit must earn (keeps a wide 0, 4 or 6 whole)
-GATE_WEIGHT = 0.3  # weight of the gate's log "one digit" score (it refuses touching pairs)
-# Each class's box width over height in MNIST's training digits: mean and spread of its log.
-# A window read as a 6 but as narrow as a 1 is a fragment (half a 0), not a 6. Recomputed from
-# the training set by tests/test_segment.py.
-ASPECT_LOG_MEAN = np.array(
-    [-0.108, -0.943, -0.074, -0.24, -0.247, -0.077, -0.333, -0.27, -0.288, -0.403]
-)
-ASPECT_LOG_STD = np.array([0.2, 0.462, 0.222, 0.214, 0.216, 0.263, 0.219, 0.218, 0.224, 0.207])
-ASPECT_WEIGHT = 0.2  # weight of that aspect prior's log-likelihood
-HEIGHT_WEIGHT = 15  # penalty per digit height a window falls short of 0.7 of the line's digits
-SPECK = 0.2  # a mark whose box is under this fraction of the digits' height is a speck
-# A blob narrower than this (x its height) is one digit, never cut: two touching 1s, or a 1
-# run into a 6, are wider. (With cuts kept CUT_MARGIN from a blob's sides and digits of up to
-# MAX_PIECES pieces: numbers read exactly on seeds 77/11/23/31 1,145 -> 1,150 of 1,200, fresh
-# seeds 41/53 569 -> 570 of 600; NARROW 0.8 kept 4 of those misread, 0.45 changed nothing.)
-NARROW = 0.55
-CUT_MARGIN = 0.15  # no cut nearer a blob's side than this (x the digit height)
-STRAY_GAP = 1.5  # digit heights between a mark at the picture's edge and the number: not a digit
-STACK_OVERLAP = 0.5  # pieces overlapping in height by at most this are stacked, one digit
-STACK_GAP = 0.5  # pieces further apart in height than this (x the line's height) stay apart
-SEAM_BAND = 0.3  # a cut may lean this many digit heights either side of its valley (0: straight)
-SEAM_STEP = 0.05  # cost of a sideways step (full ink costs 1 a pixel): straight across bare paper
-# Each valley is also cut straight down (see _boundaries). Numbers read exactly, 300 a seed:
-# development seeds 77/11/23/31 1,150 -> 1,153 of 1,200, fresh seeds 41/53 570 -> 573, the
-# benchmark's seed 2024 284 -> 286 (read_number about 1.4x slower: more candidate digits).
-STRAIGHT_CUTS = True
+NUMBERS = TUNING.numbers
+_ASPECT_LOG_MEAN = np.array(NUMBERS.aspect_log_mean)
+_ASPECT_LOG_STD = np.array(NUMBERS.aspect_log_std)
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -66,7 +42,7 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
     line_height = heights[len(heights) // 2] if heights else 1
     big_height = max(heights) if heights else 1
     # Dots much smaller than the digits are specks of dirt or noise, never part of a digit.
-    speck = SPECK * heights[(3 * len(heights)) // 4] if heights else 0
+    speck = NUMBERS.speck * heights[(3 * len(heights)) // 4] if heights else 0
     boxes = {label: box for label, box in boxes.items() if max(box[2], box[3]) >= speck} or boxes
     groups = [[label] for label in sorted(boxes, key=lambda label: boxes[label][0])]
 
@@ -88,11 +64,11 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
         bx0, by0, bx1, by1 = b
         narrow = min(ax1 - ax0, bx1 - bx0)
         low = min(ay1 - ay0, by1 - by0)
-        near = max(ay0, by0) - min(ay1, by1) <= STACK_GAP * line_height
+        near = max(ay0, by0) - min(ay1, by1) <= NUMBERS.stack_gap * line_height
         gap = max(ax0, bx0) - min(ax1, bx1)
         stacked = (
             _overlap(ax0, ax1, bx0, bx1) >= 0.5 * narrow
-            and _overlap(ay0, ay1, by0, by1) <= STACK_OVERLAP * low
+            and _overlap(ay0, ay1, by0, by1) <= NUMBERS.stack_overlap * low
             and near
         )
         close = low < short and near and gap <= 0.25 * big_height
@@ -164,7 +140,7 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
         if x0 > 0 and y0 > 0 and x1 < width and y1 < height:
             return False
         gaps = [max(ox0 - x1, x0 - ox1) for j, (ox0, _, ox1, _) in enumerate(spans) if j != index]
-        return bool(gaps) and min(gaps) > STRAY_GAP * tallest
+        return bool(gaps) and min(gaps) > NUMBERS.stray_gap * tallest
 
     return [group for index, group in enumerate(groups) if not stray(index)] or groups
 
@@ -211,7 +187,11 @@ def _seam(cost: np.ndarray, column: int, band: int, margin: int = 0) -> np.ndarr
     rows = np.arange(hi - lo)
     for row in range(1, height):
         options = np.stack(
-            [np.r_[np.inf, total[:-1]] + SEAM_STEP, total, np.r_[total[1:], np.inf] + SEAM_STEP]
+            [
+                np.r_[np.inf, total[:-1]] + NUMBERS.seam_step,
+                total,
+                np.r_[total[1:], np.inf] + NUMBERS.seam_step,
+            ]
         )
         choice = np.argmin(options, axis=0)
         total = options[choice, rows] + local[row]
@@ -225,7 +205,7 @@ def _seam(cost: np.ndarray, column: int, band: int, margin: int = 0) -> np.ndarr
 
 def _margin(digit_height: float) -> int:
     """How near a blob's side a cut may come (pixels)."""
-    return max(2, int(CUT_MARGIN * digit_height))
+    return max(2, int(NUMBERS.cut_margin * digit_height))
 
 
 def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[int]:
@@ -245,7 +225,7 @@ def _cut_candidates(ink: InkImage, region: Region, digit_height: float) -> list[
     for column in sorted(valleys, key=lambda c: smooth[c]):  # deepest valleys first
         if all(abs(column - other) >= margin for other in cuts):
             cuts.append(column)
-        if len(cuts) == MAX_CUTS:
+        if len(cuts) == NUMBERS.max_cuts:
             break
     return sorted(cuts)
 
@@ -263,16 +243,16 @@ def _boundaries(ink: InkImage, region: Region, digit_height: float) -> list[list
     way of cutting at the one before, so that no ink is in two pieces."""
     left = np.zeros(region.h, np.int64)
     right = np.full(region.h, region.w, np.int64)
-    if region.w <= NARROW * region.h:  # narrower than two digits side by side
+    if region.w <= NUMBERS.narrow * region.h:  # narrower than two digits side by side
         return [[left], [right]]
     box = (slice(region.y, region.y + region.h), slice(region.x, region.x + region.w))
     cost = ink.ink[box] * region.mask[box]
-    band, margin = int(SEAM_BAND * digit_height), _margin(digit_height)
+    band, margin = int(NUMBERS.seam_band * digit_height), _margin(digit_height)
     bounds = [[left]]
     for column in _cut_candidates(ink, region, digit_height):  # left to right
         floor = np.max(bounds[-1], axis=0)  # never crossing a cut before
         ways = [_seam(cost, column, band, margin)]
-        if STRAIGHT_CUTS:
+        if NUMBERS.straight_cuts:
             ways.append(np.full(region.h, column, np.int64))
         ways = [np.maximum(way, floor) for way in ways]
         if len(ways) == 2 and np.array_equal(ways[0], ways[1]):
@@ -286,14 +266,17 @@ def _score(probabilities: np.ndarray, window: Region, digit_height: float) -> fl
     """How much a window reads like one digit: the log-probability of its best class, less a
     cost per digit and penalties for shapes wider, or much shorter, than a digit."""
     aspect = window.w / max(window.h, 1)
-    z = (np.log(aspect) - ASPECT_LOG_MEAN) / ASPECT_LOG_STD
+    z = (np.log(aspect) - _ASPECT_LOG_MEAN) / _ASPECT_LOG_STD
     z[1] = max(z[1], 0.0)  # a 1 may be as thin as the pen
     surprise = 0.5 * z**2
-    score = float(np.max(np.log(probabilities + 1e-9) - ASPECT_WEIGHT * surprise)) - DIGIT_COST
+    score = (
+        float(np.max(np.log(probabilities + 1e-9) - NUMBERS.aspect_weight * surprise))
+        - NUMBERS.digit_cost
+    )
     score -= 2.0 * max(0.0, aspect - 1.2)
     # The model reads a fragment (a 9's loop, a 5's bar) confidently as a 0 or a 7: judge
     # candidates also by height, since every digit on a line is about as tall as the others.
-    score -= HEIGHT_WEIGHT * max(0.0, 0.7 - window.h / digit_height)
+    score -= NUMBERS.height_weight * max(0.0, 0.7 - window.h / digit_height)
     return score
 
 
@@ -304,7 +287,7 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
     The line is over-segmented: components grouped by ``_groups``, and blobs wide enough to
     hold touching digits cut at the valleys of their ink profile, each in two ways (along the
     least ink, round the strokes of slanted writing, and straight down: ``_boundaries``). Each
-    blob whole, and every run of one to ``MAX_PIECES`` consecutive pieces of one blob, between
+    blob whole, and every run of one to ``max_pieces`` consecutive pieces of one blob, between
     any way of cutting at its start and any at its end, is a candidate digit; ``classify``
     (mapping (N, 28, 28) network inputs to (N, 10) probabilities) and ``digitness`` (the gate's
     "is this one digit" score, optional) score them, and dynamic programming picks the best
@@ -325,15 +308,15 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
     digit_height = float(np.median([blob.h for blob in blobs]))
     cuts = [_boundaries(ink, blob, digit_height) for blob in blobs]
     pieces = sum(len(bounds) - 1 for bounds in cuts)
-    if pieces > 3 * MAX_DIGITS:
+    if pieces > 3 * NUMBERS.max_digits:
         raise NoDigitFoundError(
             f"This image holds {pieces} separate marks; "
-            f"a number of at most {MAX_DIGITS} digits was expected."
+            f"a number of at most {NUMBERS.max_digits} digits was expected."
         )
     # The line as a graph: a node per way of cutting (each blob's sides, shared with its
     # neighbours, and each way of cutting at each valley), numbered left to right, and an edge
     # per candidate digit between two of them (each blob whole, and every run of one to
-    # MAX_PIECES pieces of a blob).
+    # NUMBERS.max_pieces pieces of a blob).
     edges: list[tuple[int, int]] = []
     windows: list[Region] = []
     nodes = 1  # node 0: the left side of the first blob
@@ -344,7 +327,7 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
             nodes += len(ways)
         last = len(bounds) - 1
         for i, j in itertools.combinations(range(len(bounds)), 2):
-            if j - i > MAX_PIECES and (i, j) != (0, last):
+            if j - i > NUMBERS.max_pieces and (i, j) != (0, last):
                 continue
             for (a, left), (b, right) in itertools.product(
                 zip(ids[i], bounds[i], strict=True), zip(ids[j], bounds[j], strict=True)
@@ -362,13 +345,13 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
     for index in sorted(range(len(edges)), key=lambda e: (edges[e][1], edges[e][0])):
         start, stop = edges[index]
         total = best[start][0] + _score(probabilities[index], windows[index], digit_height)
-        total += GATE_WEIGHT * float(np.log(gate[index] + 1e-6))
+        total += NUMBERS.gate_weight * float(np.log(gate[index] + 1e-6))
         if total > best[stop][0]:
             best[stop] = (total, [*best[start][1], index])
     regions = [(windows[i], inputs[i]) for i in best[nodes - 1][1]]
-    if len(regions) > MAX_DIGITS:
+    if len(regions) > NUMBERS.max_digits:
         raise NoDigitFoundError(
             f"This image holds {len(regions)} separate marks; "
-            f"a number of at most {MAX_DIGITS} digits was expected."
+            f"a number of at most {NUMBERS.max_digits} digits was expected."
         )
     return regions

@@ -9,6 +9,7 @@ import pytest
 from digitlib import imageio, preprocess, synth
 from digitlib.errors import NoDigitFoundError
 from digitlib.recognizer import Recognizer
+from digitlib.stages import find, levels, repair, repair_lines
 
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
@@ -293,10 +294,8 @@ def test_lines_across_a_28x28_digit_are_erased(mnist, draw, left):
 def test_line_erasing_leaves_real_digits_noise_and_outlines_alone(mnist):
     # Never on MNIST's own digits (thin strokes near the edge included), nor on salt noise or
     # outline-only strokes, which look thin but are not lines across the image.
-    from digitlib import preprocess as p
-
     def erased(image):
-        return p._erase_lines(image.astype(np.float32) / 255)[1]
+        return repair_lines.erase_lines(image.astype(np.float32) / 255)[1]
 
     assert not any(erased(image) for image in mnist.x_train[:5000])
     rng = np.random.default_rng(2)
@@ -333,7 +332,7 @@ def test_many_28x28_inputs_restored_at_once_as_one_by_one(mnist):
             alone.resampled,
         )
     # Most clean digits, in either polarity, take the batch path; corrupted ones mostly not.
-    clean, _, _ = preprocess._clean_at_once(np.stack(arrays))
+    clean, _, _ = repair.clean_at_once(np.stack(arrays))
     assert clean[:400].mean() >= 0.8
     assert clean[400:].mean() <= 0.6
 
@@ -349,8 +348,8 @@ def test_the_bold_stroke_bound_never_skips_a_digit_that_gets_thinned(mnist):
     blobs = (rng.random((400, 28, 28)) < rng.uniform(0.2, 0.95, (400, 1, 1))) * 255
     stacks.append(blobs.astype(np.uint8))
     values = np.concatenate(stacks).astype(np.float32) / 255.0
-    maybe = preprocess._may_be_bold(values > 0.35)
-    thinned = np.array([preprocess._thin_bold(v) is not v for v in values])
+    maybe = repair.may_be_bold(values > 0.35)
+    thinned = np.array([repair.thin_bold(v) is not v for v in values])
     assert thinned.sum() > 300  # bold digits are among them
     assert not (thinned & ~maybe).any()
     assert maybe[:400].mean() < 0.1  # and most ordinary digits are spared the tracing
@@ -402,7 +401,7 @@ def test_a_small_digit_crossed_by_a_ruled_line_is_found_whole(mnist):
     # Erasing the line takes a band 5 px wide (more where a stroke runs along it) out of the
     # digit, leaving pieces further apart than a quarter of the first piece's side: a 4 was
     # found as its top right stroke and read as a 1. When lines were erased, pieces as far
-    # apart as the band is wide (x preprocess.LINE_GAP) join.
+    # apart as the band is wide (x TUNING.find.line_gap) join.
     rng = np.random.default_rng(3)
     whole = 0
     for digit in mnist.x_test[:60]:
@@ -413,7 +412,7 @@ def test_a_small_digit_crossed_by_a_ruled_line_is_found_whole(mnist):
         except NoDigitFoundError:  # only specks left
             continue
         whole += height >= 0.9 * (np.ptp(rows) + 1)
-    # Measured 59 (56 with the whole band erased: preprocess.LINE_STROKES off); no LINE_GAP, 32.
+    # Measured 59 (56 with the whole band erased: TUNING.page.line_strokes 0); no line_gap, 32.
     assert whole >= 54, f"{whole} of 60 found whole"
 
 
@@ -421,7 +420,7 @@ def test_a_stroke_lying_on_a_ruled_line_is_kept(mnist):
     # The same small photos, the line now running along the digit's most inked row (a 2's foot,
     # a 7's bar, the top of a 5), in grey from pale to nearly as dark as the ink. Erasing the
     # line's whole band took the stroke with it; the band's pixels darker than midway between
-    # the line's ink and the pen's are kept (preprocess.LINE_STROKES).
+    # the line's ink and the pen's are kept (TUNING.page.line_strokes).
     recognizer = Recognizer.load()
     rng = np.random.default_rng(8)
     right = 0
@@ -446,11 +445,11 @@ def test_fast_percentiles_and_medians_match_numpy_exactly():
         if trial % 5 == 0:
             values = values.astype(np.float64).reshape(1, -1)
         for percent in (0, 1, 10, 50, 75, 90, 95, 99, 100):
-            assert preprocess._percentile(values, percent) == float(np.percentile(values, percent))
-        assert preprocess._median(values) == float(np.median(values))
+            assert levels.percentile(values, percent) == float(np.percentile(values, percent))
+        assert levels.median(values) == float(np.median(values))
         gray = rng.integers(0, 256, (size, 3), dtype=np.uint8)[:, ::2]  # strided, as sampled
         expected = np.percentile(gray, (1, 50, 99))
-        assert preprocess._percentiles(gray, (1, 50, 99)) == [float(v) for v in expected]
+        assert levels.percentiles(gray, (1, 50, 99)) == [float(v) for v in expected]
 
 
 def test_components_in_the_inks_box_match_opencvs_on_the_whole_image():
@@ -473,7 +472,7 @@ def test_components_in_the_inks_box_match_opencvs_on_the_whole_image():
             else:
                 cv2.circle(mask, (x, y), int(rng.integers(1, 12)), 1, 1)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        mine = preprocess._components(mask)
+        mine = find.components(mask)
         x, y, w, h = cv2.boundingRect(mask)
         boxed += 0 < (x + w) * (y + h) < 0.5 * mask.size
         assert mine[0] == count and np.array_equal(mine[1], labels)

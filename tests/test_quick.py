@@ -10,6 +10,7 @@ import pytest
 from digitlib import gate, imageio, preprocess, synth
 from digitlib.errors import InvalidImageError, NoDigitFoundError
 from digitlib.recognizer import Recognizer
+from digitlib.tuning import TUNING
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +60,7 @@ def test_large_uploads_read_the_same_with_and_without_the_quick_look(readers, mn
     large = kept = 0
     for kind in ("photo", "canvas", "crop"):
         for sample in synth.make_set(kind, mnist.x_test, mnist.y_test, 70, seed=91):
-            if max(sample.size) < 2 * preprocess.QUICK_SIDE:
+            if max(sample.size) < 2 * TUNING.looks.quick.work_side:
                 continue
             large += 1
             first, second = _read(quick, sample.data), _read(full, sample.data)
@@ -114,7 +115,7 @@ def test_a_large_clear_digit_is_read_by_the_quick_look_from_a_path_or_bytes(
     # Stages asked for (the dashboard shows them): the full path, every stage at full size.
     staged = quick.predict(data, keep_stages=True)
     assert not staged.quick_look and staged.digit == reference.digit
-    assert max(staged.stages["grayscale"].shape) == preprocess.WORK_SIDE
+    assert max(staged.stages["grayscale"].shape) == TUNING.looks.full.work_side
     # And the same file through predict_many, beside 28x28 inputs and a missing file.
     many = quick.predict_many([data, mnist.x_test[1], path, tmp_path / "gone.png"], "return")
     assert [getattr(answer, "digit", None) for answer in many[:3]] == [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 import digitlib
 from digitlib import synth
 from digitlib.recognizer import CONFIDENCE_THRESHOLD
+from digitlib.tuning import TUNING, Tuning
 
 
 @pytest.fixture(scope="module")
@@ -201,8 +203,6 @@ def test_serving_never_imports_tensorflow(tmp_path, test_digits):
 def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(networks, test_digits, monkeypatch):
     # Frosted glass: every pixel moved up to 2 px, then a light blur. The second look (smoothed)
     # reads more of them; sharp, confident digits are answered exactly as before.
-    from digitlib import recognizer as module
-
     images, labels = test_digits[0][2000:2300], test_digits[1][2000:2300]
     rng = np.random.default_rng(9)
     rows, cols = np.mgrid[0:28, 0:28]
@@ -217,12 +217,12 @@ def test_an_unsure_soft_28x28_digit_gets_a_second_smoothed_look(networks, test_d
         return np.mean([getattr(a, "digit", -1) == y for a, y in zip(answers, labels, strict=True)])
 
     with_second_look = accuracy(frosted)
-    monkeypatch.setattr(module, "LOOK_AGAIN", 0.0)
+    monkeypatch.setattr(networks, "tuning", _with_cascade(networks.tuning, look_again=0.0))
     assert with_second_look >= accuracy(frosted) + 0.05
     monkeypatch.undo()
     clean = networks.predict_many(list(images))
     direct = networks.probabilities(images.astype(np.float32) / 255)
-    confident = direct.max(axis=1) >= module.LOOK_AGAIN
+    confident = direct.max(axis=1) >= TUNING.cascade.look_again
     got = np.stack([p.probabilities for p in clean])
     np.testing.assert_allclose(got[confident], direct[confident], atol=1e-6)
 
@@ -231,7 +231,6 @@ def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(networks, test_d
     # Small, blurred photos: the network is unsure of some of them. Those, and only those, are
     # read again with the faint ink beside the strokes kept, and the two readings averaged.
     from digitlib import preprocess
-    from digitlib import recognizer as module
 
     looked: list[np.ndarray] = []
 
@@ -252,7 +251,7 @@ def test_an_unsure_upload_gets_a_second_look_with_its_faint_ink(networks, test_d
         except digitlib.NoDigitFoundError:
             continue
         first = networks.probabilities(prediction.network_input[None])[0]
-        if first.max() >= module.LOOK_AGAIN:
+        if first.max() >= TUNING.cascade.look_again:
             assert not looked
             np.testing.assert_allclose(prediction.probabilities, first, atol=1e-6)
         else:
@@ -295,16 +294,13 @@ def test_a_small_photo_half_in_shadow_is_read_with_the_other_polarity(
     # The shadowed paper is the typical pixel, so the page looks like light ink on dark: the lit
     # paper becomes the "digit" and the gate refuses it. The other polarity reads the digit.
     from digitlib import imageio, preprocess
-    from digitlib import recognizer as module
+    from digitlib.stages import page
 
     rng = np.random.default_rng(3)
     images, labels = test_digits
     photos = [_small_photo_half_in_shadow(images[i], rng) for i in range(20)]
     labels = labels[:20]
-    close = [
-        preprocess._polarity(preprocess._work_copy(imageio.load(p, gray=True))[0])[1]
-        for p in photos
-    ]
+    close = [page._polarity(page.work_copy(imageio.load(p, gray=True), 320)[0])[1] for p in photos]
     assert sum(close) >= 15
 
     def accuracy():
@@ -312,10 +308,16 @@ def test_a_small_photo_half_in_shadow_is_read_with_the_other_polarity(
         return np.mean([getattr(a, "digit", -1) == y for a, y in zip(answers, labels, strict=True)])
 
     with_other_look = accuracy()
-    monkeypatch.setattr(module, "OTHER_POLARITY_SCORE", 2.0)  # never taken
+    never = _with_cascade(recognizer.tuning, other_polarity_score=2.0)
+    monkeypatch.setattr(recognizer, "tuning", never)
     without = accuracy()
     assert without <= 0.2
     assert with_other_look >= 0.45
     # A well-lit page is no close call: it gets no other reading.
     lit = synth.photo(images[0], int(labels[0]), np.random.default_rng(5), side=56)
     assert preprocess.preprocess(imageio.load(lit.data, gray=True)).other_polarity is None
+
+
+def _with_cascade(tuning: Tuning, **changes) -> Tuning:
+    """``tuning`` with some of the cascade's numbers changed."""
+    return dataclasses.replace(tuning, cascade=dataclasses.replace(tuning.cascade, **changes))

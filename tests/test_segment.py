@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import digitlib
-from digitlib import segment, synth
+from digitlib import synth
+from digitlib.tuning import TUNING
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +63,7 @@ def test_touching_digits_are_cut_apart(recognizer, mnist):
     images = [cv2.imencode(".png", _on_paper(ink))[1].tobytes() for ink, _ in numbers]
     labels = [label for _, label in numbers]
     # Digits run into each other in every one of these numbers. Measured 100% and 95% (least-ink
-    # cuts only, segment.STRAIGHT_CUTS off: 97.5% and 92.5%; 90% and 85% before cuts kept
+    # cuts only, TUNING.numbers.straight_cuts off: 97.5% and 92.5%; 90% and 85% before cuts kept
     # clear of a blob's sides); the reader that only cut wide blobs at ink valleys had 70% and 65%.
     length, exact = _read(recognizer, images, labels)
     assert length >= 0.85
@@ -80,7 +81,7 @@ def test_slanted_touching_digits_are_cut_round_their_strokes(recognizer, mnist):
         images.append(cv2.imencode(".png", _on_paper(italic))[1].tobytes())
         labels.append(label)
     # Measured 92.5% and 90% (least-ink cuts only: 95% and 85%); cut straight down only
-    # (segment.SEAM_BAND = 0), 87.5% and 75%.
+    # (TUNING.numbers.seam_band = 0), 87.5% and 75%.
     length, exact = _read(recognizer, images, labels)
     assert length >= 0.9
     assert exact >= 0.8
@@ -91,7 +92,7 @@ def test_a_one_touching_its_neighbour_is_cut_off(recognizer, mnist):
     # 6 or another 1 makes a blob narrower than two ordinary digits, which was never cut, and
     # a cut path free to go round the whole 1 at the blob's end cut nothing off ("3161" read
     # as "314", "131" as "81"). Measured 97% with the right length and 94% exact (least-ink
-    # cuts only: 93% and 89%); before (segment.NARROW 0.8, MAX_PIECES 3, cuts allowed to a
+    # cuts only: 93% and 89%); before (TUNING.numbers.narrow 0.8, max_pieces 3, cuts allowed to a
     # blob's side), 87% and 84%.
     rng = np.random.default_rng(21)
     ones = np.flatnonzero(mnist.y_test == 1)
@@ -115,7 +116,7 @@ def test_digits_pressed_into_each_other_are_cut_apart(recognizer, mnist):
     # 0's thin ring twice instead and gives half of it to the 9 ("901" read "471"); each
     # valley is now also cut straight down, and the reader takes whichever reads best.
     # Measured 95% with the right length and 84% exact; least-ink cuts only
-    # (segment.STRAIGHT_CUTS off), 86% and 78%.
+    # (TUNING.numbers.straight_cuts off), 86% and 78%.
     numbers = _numbers(mnist, 100, seed=31, touching=True, gaps=(-0.1, -0.03))
     images, labels = _dressed(numbers, lambda page, height: page)
     length, exact = _read(recognizer, images, labels)
@@ -184,14 +185,15 @@ def test_something_cut_by_the_pictures_edge_is_not_a_digit(recognizer, mnist):
         return page
 
     cluttered, labels = _dressed(numbers, clutter)
-    # Measured 100% and 100%; without segment.STRAY_GAP every one read an extra digit (0%, 0%).
+    # Measured 100% and 100%; without TUNING.numbers.stray_gap every one read an extra digit
+    # (0%, 0%).
     length, exact = _read(recognizer, cluttered, labels)
     assert length >= 0.95
     assert exact >= 0.85
 
 
 def test_aspect_priors_are_mnists_own(mnist):
-    # segment.ASPECT_LOG_* are each class's log box aspect in the MNIST training digits.
+    # TUNING.numbers.aspect_log_* are each class's log box aspect in the MNIST training digits.
     digits = mnist.x_train > 0.3 * 255
     columns, rows = digits.any(axis=1), digits.any(axis=2)
     width = 28 - columns[:, ::-1].argmax(axis=1) - columns.argmax(axis=1)
@@ -199,8 +201,8 @@ def test_aspect_priors_are_mnists_own(mnist):
     log_aspect = np.log(width / height)
     for digit in range(10):
         values = log_aspect[mnist.y_train == digit]
-        assert values.mean() == pytest.approx(segment.ASPECT_LOG_MEAN[digit], abs=0.01)
-        assert values.std() == pytest.approx(segment.ASPECT_LOG_STD[digit], abs=0.01)
+        assert values.mean() == pytest.approx(TUNING.numbers.aspect_log_mean[digit], abs=0.01)
+        assert values.std() == pytest.approx(TUNING.numbers.aspect_log_std[digit], abs=0.01)
 
 
 def test_a_mark_far_above_a_digit_is_not_part_of_it(recognizer, mnist):
@@ -218,7 +220,7 @@ def test_a_mark_far_above_a_digit_is_not_part_of_it(recognizer, mnist):
     marked, labels = _dressed(numbers, mark)
     # Measured 100% and 95%. Merged with the digit below it as a 5's detached top would be,
     # the mark made that digit twice as tall as the others, which were then dropped as marks off
-    # the line of writing (0% and 0% before segment.STACK_GAP).
+    # the line of writing (0% and 0% before TUNING.numbers.stack_gap).
     length, exact = _read(recognizer, marked, labels)
     assert length >= 0.95
     assert exact >= 0.85
