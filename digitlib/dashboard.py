@@ -4,7 +4,7 @@
 be imported and tested without a browser. The serving kernel imports OpenCV and ONNX Runtime,
 never TensorFlow.
 
-Stable CSS classes (ARCHITECTURE.md): ``digit-upload`` (the FileUpload), ``digit-result`` (one
+Stable CSS classes (docs/architecture.md): ``digit-upload`` (the FileUpload), ``digit-result`` (one
 card per processed image), ``digit-prediction`` (the element whose text is the predicted digit or
 number), ``digit-error`` (a sentence for the user), ``digit-canvas`` (the drawing area).
 """
