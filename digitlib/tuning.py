@@ -51,7 +51,9 @@ class Looks:
     # the digit found is at least 24 px long, more than the 20x20 box needs (and the screen is
     # sure of it). (Development photos 256 px or larger, 1,222: 982 answered by the quick look
     # with 32, 1,066 with 24; with either, every answer on 2 x 1000 photos, crops and drawings
-    # the same as the full look's.)
+    # the same as the full look's. Uploads of test digits of 256 px or more: 891 of 1,000
+    # photos, 632 of 700 drawings and 629 of 700 crops answered by it, and 600 held-out
+    # non-digits refused alike.)
     quick: Look = Look(
         work_side=128,
         grain=16,
