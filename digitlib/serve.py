@@ -4,7 +4,8 @@ One place for the serving options, used by the Makefile, the browser tests and t
 
 * ``--Voila.port_retries=0``: fail loudly if the port is taken instead of moving silently;
 * a preheated kernel pool, so the first visitor gets a page whose kernel is already running;
-* idle kernels culled, sources stripped, tracebacks never shown;
+* a closed tab's kernel shut down at once (the template's ``_xsrf`` cookie), a vanished page's
+  kernel culled within a minute, sources stripped, tracebacks never shown;
 * Tornado's websocket limit raised from 10 MiB (over which a message is dropped silently and
   the upload callback never runs) so that files up to the 25 MB limit arrive, and bigger ones
   arrive far enough to be refused with a sentence.
@@ -32,8 +33,13 @@ HOST = "127.0.0.1"
 PORT = 8866
 POOL_SIZE = 2  # preheated kernels waiting for visitors
 WEBSOCKET_MAX_BYTES = 256 * 1024 * 1024  # several 25 MB files in one upload still arrive
-CULL_IDLE_SECONDS = 15 * 60  # a kernel whose page has been idle this long is shut down
-CULL_INTERVAL_SECONDS = 60
+# A closed or reloaded tab's kernel is shut down at once (see the page template); a kernel whose
+# page went away without saying so (a crash, a lost connection, a phone that killed the tab) is
+# culled once it has had no connection and no activity for CULL_IDLE_SECONDS, checked every
+# CULL_INTERVAL_SECONDS: within a minute. A page that is open keeps its kernel however long it
+# sits idle (cull_connected is off), and the preheated pool's kernels are never culled.
+CULL_IDLE_SECONDS = 45
+CULL_INTERVAL_SECONDS = 15
 # The browser the tests and the benchmark drive: Debian's chromium (Playwright downloads none).
 # As root in a container, and with no network: no sandbox, no background connections.
 CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")

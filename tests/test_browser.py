@@ -7,8 +7,10 @@ A screenshot of every scenario is saved under ``runs/browser/``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
 from pathlib import Path
 
 import cv2
@@ -280,3 +282,78 @@ def test_draw_a_digit_with_a_finger(browser, server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "test_draw_a_digit_with_a_finger.png"))
     context.close()
+
+
+def _kernel_id(page) -> str:
+    """The id of the kernel Voilà gave this page (its page configuration)."""
+    config_data = page.locator("#jupyter-config-data").text_content()
+    return json.loads(config_data)["kernelId"]
+
+
+def _wait_for_log(server, text: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in server.log():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _open(context):
+    """A page of the dashboard in ``context``, ready, and its kernel's id."""
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(context.server_url)
+    page.locator(".digit-upload").wait_for(state="visible")
+    return page, _kernel_id(page)
+
+
+@pytest.fixture
+def context(browser, server):
+    """A browser window of its own (closing a page opened with ``browser.new_page`` closes its
+    whole window, where a page's last requests are dropped)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.server_url = server.url
+    yield context
+    context.close()
+
+
+@pytest.mark.parametrize("leave", ["close the tab", "reload"])
+def test_leaving_a_page_shuts_its_kernel_down_at_once(context, server, leave):
+    """A closed or reloaded tab's kernel is shut down when the page goes (Voilà's page-close
+    request used to be refused, 403 '_xsrf' argument missing, and the kernel lived until culled)."""
+    context.new_page().goto("about:blank")  # another tab stays open, as in a real browser
+    page, kernel = _open(context)
+    assert f"Kernel shutdown: {kernel}" not in server.log()
+    if leave == "reload":
+        page.reload()
+        page.locator(".digit-upload").wait_for(state="visible")
+        assert _kernel_id(page) != kernel  # the reloaded page has a kernel of its own
+    else:
+        page.close(run_before_unload=True)  # what closing the tab does
+    # Shut down on request, long before any cull could (a disconnected kernel: 45 s idle).
+    assert _wait_for_log(server, f"Kernel shutdown: {kernel}", 10.0), server.log()[-3000:]
+    assert "403 POST /voila/api/shutdown" not in server.log()
+    assert kernel not in _culled(server.log())
+
+
+def test_a_page_that_vanishes_has_its_kernel_culled_within_a_minute(browser, server):
+    """The second line of defence: the whole browser window goes at once (its last requests
+    are dropped, as when a phone kills a tab or a laptop sleeps), so the page never says goodbye;
+    its kernel, disconnected and idle, is culled within a minute. An open page's idle kernel is
+    kept."""
+    window = browser.new_context()
+    window.server_url = server.url
+    _, kernel = _open(window)
+    staying = browser.new_context()
+    staying.server_url = server.url
+    _, kept = _open(staying)
+    window.close()
+    assert _wait_for_log(server, f"Kernel shutdown: {kernel}", 75.0), server.log()[-3000:]
+    assert kernel in _culled(server.log())
+    assert kept not in _culled(server.log()) and f"Kernel shutdown: {kept}" not in server.log()
+    staying.close()
+
+
+def _culled(log: str) -> str:
+    return "\n".join(line for line in log.splitlines() if "Culling" in line)
