@@ -12,7 +12,11 @@ Measured in the same run, side by side:
 * time from files chosen to the prediction visible, for a 1-megapixel photo (median of 20), with
   the server-side share (decode, preprocess, infer, render the card) as the card reports it;
 * resident memory of the serving kernel after those uploads;
-* five browser sessions opened and uploading at the same time: each answer checked.
+* five browser sessions opened and uploading at the same time: each answer checked;
+* crowds: 1, 5 and 20 visitors arriving at once, each in a browser window of its own, opening
+  the page and uploading a photo: page ready and answer latency (p50, p95), answers right, the
+  server's memory (Voilà and its kernels, proportional set size, so shared libraries count
+  once), and the kernels still alive 60 s after every page closed, against the preheated pool.
 """
 
 from __future__ import annotations
@@ -37,7 +41,11 @@ TARGETS = {
     "page_to_upload_button_s": 3.0,
     "upload_to_prediction_ms": 300.0,
     "kernel_rss_mb": 300.0,
+    "crowd_page_ready_p95_s": 3.0,
+    "crowd_answer_p95_ms": 500.0,
 }
+CROWDS = (1, 5, 20)
+AFTER_CLOSE_S = 60.0  # kernels alive this long after every page of a crowd closed are counted
 
 
 def rss_mb(pid: int) -> float:
@@ -45,6 +53,98 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size: private pages in full, shared ones divided among their users."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def server_memory_mb(server: BackgroundServer) -> float:
+    """Voilà and all its kernels, proportional set size."""
+    return pss_mb(server.process.pid) + sum(pss_mb(pid) for pid in server.kernel_pids())
+
+
+def percentile(values: list[float], percent: float) -> float:
+    return float(np.percentile(values, percent)) if values else float("nan")
+
+
+async def wait_for_pool(server: BackgroundServer, timeout: float = 180.0) -> float:
+    """Until only the preheated pool's kernels are alive (a crowd's pages gone, the pool
+    refilled), then a few seconds more for the refill's last kernel to finish starting."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if len(server.kernel_pids()) <= server.pool_size:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(5.0)
+    return time.perf_counter() - started
+
+
+async def visitor(browser, url: str, path: Path):
+    """One visitor in a window of their own: the page ready, then one photo answered. A page
+    not ready (or an answer not shown) within a minute is a visitor lost: ``None`` for it."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = await context.new_page()
+    started = time.perf_counter()
+    ready = seconds = None
+    shown = ""
+    try:
+        await page.goto(url, timeout=60_000)
+        await page.locator(".digit-upload").wait_for(state="visible", timeout=60_000)
+        ready = time.perf_counter() - started
+        seconds, shown, _ = await upload(page, path)
+    except Exception as error:  # a timeout or a page that broke: counted, not fatal
+        print(f"visitor lost: {type(error).__name__}", flush=True)
+    return context, page, ready, seconds, shown
+
+
+async def crowd(browser, server: BackgroundServer, files: list[tuple[Path, str]]) -> dict:
+    """``len(files)`` visitors arriving at once; then every page closed as a tab is closed."""
+    idle_mb = server_memory_mb(server)
+    visits = await asyncio.gather(*(visitor(browser, server.url, path) for path, _ in files))
+    busy_mb = server_memory_mb(server)
+    kernels_open = len(server.kernel_pids())
+    for _context, page, *_ in visits:
+        await page.close(run_before_unload=True)
+    closed = time.perf_counter()
+    await asyncio.sleep(1.0)  # the page-close requests go out before the windows do
+    for context, *_ in visits:
+        await context.close()
+    await asyncio.sleep(max(0.0, AFTER_CLOSE_S - (time.perf_counter() - closed)))
+    ready = [visit[2] for visit in visits if visit[2] is not None]
+    answers = [visit[3] * 1000 for visit in visits if visit[3] is not None]
+    return {
+        "visitors": len(files),
+        "pages_ready": len(ready),
+        "correct": sum(visit[4] == label for visit, (_, label) in zip(visits, files, strict=True)),
+        "page_ready_p50_s": round(percentile(ready, 50), 3),
+        "page_ready_p95_s": round(percentile(ready, 95), 3),
+        "answer_p50_ms": round(percentile(answers, 50), 1),
+        "answer_p95_ms": round(percentile(answers, 95), 1),
+        "server_idle_mb": round(idle_mb, 1),
+        "server_busy_mb": round(busy_mb, 1),
+        "kernels_while_open": kernels_open,
+        "kernels_60s_after_close": len(server.kernel_pids()),
+        "pool_size": server.pool_size,
+    }
+
+
+async def crowds(browser, server: BackgroundServer, mnist: data.MNIST, folder: Path) -> list:
+    """Each crowd size in turn, the pool refilled in between."""
+    results = []
+    for size in CROWDS:
+        await wait_for_pool(server)
+        result = await crowd(browser, server, photo_files(mnist, folder, size, seed=100 + size))
+        print(f"crowd of {size}: {result}", flush=True)
+        results.append(result)
+    return results
 
 
 def photo_files(mnist: data.MNIST, folder: Path, count: int, seed: int) -> list[tuple[Path, str]]:
@@ -149,6 +249,7 @@ async def measure(arguments) -> dict:
                 crowd_seconds = time.perf_counter() - crowd_started
                 for page, _ in pages:
                     await page.close()
+                report["crowds"] = await crowds(browser, pooled, mnist, folder)
 
             with BackgroundServer(folder / "cold.log", pool_size=0) as cold:
                 cold.wait_until_ready()
@@ -216,6 +317,21 @@ def write_report(report: dict, folder: Path) -> None:
         f"| {crowd['correct']}/{crowd['sessions']} right, all done in "
         f"{crowd['open_and_answer_all_s']:.1f} s | all right |",
     ]
+    for group in report.get("crowds", []):
+        ready = f"{group['pages_ready']}/{group['visitors']} pages ready"
+        lines.append(
+            f"| {group['visitors']} visitors at once, each a window of their own (pool of "
+            f"{group['pool_size']}): page ready p50 / p95; answer p50 / p95; {ready}, "
+            f"{group['correct']} right | {group['page_ready_p50_s']:.2f} / "
+            f"{group['page_ready_p95_s']:.2f} s; {group['answer_p50_ms']:.0f} / "
+            f"{group['answer_p95_ms']:.0f} ms | <= 3 s; <= 500 ms (p95) |"
+        )
+        lines.append(
+            f"| the same: server memory idle / with the pages open (Voilà and kernels, PSS); "
+            f"kernels alive 60 s after every page closed | {group['server_idle_mb']:.0f} / "
+            f"{group['server_busy_mb']:.0f} MB; {group['kernels_60s_after_close']} "
+            f"| <= {group['pool_size']} (the pool) |"
+        )
     (folder / "dashboard.md").write_text("\n".join(lines) + "\n")
 
 

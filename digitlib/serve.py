@@ -5,7 +5,7 @@ One place for the serving options, used by the Makefile, the browser tests and t
 * ``--Voila.port_retries=0``: fail loudly if the port is taken instead of moving silently;
 * a preheated kernel pool, so the first visitor gets a page whose kernel is already running;
 * a closed tab's kernel shut down at once (the template's ``_xsrf`` cookie), a vanished page's
-  kernel culled within a minute, sources stripped, tracebacks never shown;
+  kernel culled within a minute (``digitlib.kernels``), sources stripped, tracebacks never shown;
 * Tornado's websocket limit raised from 10 MiB (over which a message is dropped silently and
   the upload callback never runs) so that files up to the 25 MB limit arrive, and bigger ones
   arrive far enough to be refused with a sentence.
@@ -38,8 +38,10 @@ WEBSOCKET_MAX_BYTES = 256 * 1024 * 1024  # several 25 MB files in one upload sti
 # culled once it has had no connection and no activity for CULL_IDLE_SECONDS, checked every
 # CULL_INTERVAL_SECONDS: within a minute. A page that is open keeps its kernel however long it
 # sits idle (cull_connected is off), and the preheated pool's kernels are never culled.
-CULL_IDLE_SECONDS = 45
-CULL_INTERVAL_SECONDS = 15
+CULL_IDLE_SECONDS = 30
+CULL_INTERVAL_SECONDS = 10
+# Its idle clock starts when it leaves the pool (digitlib.kernels): at most 10 + 30 + 10 s.
+KERNEL_MANAGER = "digitlib.kernels.VisitorKernelManager"
 # The browser the tests and the benchmark drive: Debian's chromium (Playwright downloads none).
 # As root in a container, and with no network: no sandbox, no background connections.
 CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
@@ -72,6 +74,7 @@ def voila_command(port: int = PORT, host: str = HOST, pool_size: int = POOL_SIZE
         f"--MappingKernelManager.cull_idle_timeout={CULL_IDLE_SECONDS}",
         f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",
         "--MappingKernelManager.cull_connected=False",
+        f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
         "--theme=light",
         "--template=digitlib",
     ]

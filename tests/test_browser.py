@@ -331,7 +331,7 @@ def test_leaving_a_page_shuts_its_kernel_down_at_once(context, server, leave):
         assert _kernel_id(page) != kernel  # the reloaded page has a kernel of its own
     else:
         page.close(run_before_unload=True)  # what closing the tab does
-    # Shut down on request, long before any cull could (a disconnected kernel: 45 s idle).
+    # Shut down on request, long before any cull could (a disconnected kernel: 30 s idle).
     assert _wait_for_log(server, f"Kernel shutdown: {kernel}", 10.0), server.log()[-3000:]
     assert "403 POST /voila/api/shutdown" not in server.log()
     assert kernel not in _culled(server.log())
@@ -349,7 +349,7 @@ def test_a_page_that_vanishes_has_its_kernel_culled_within_a_minute(browser, ser
     staying.server_url = server.url
     _, kept = _open(staying)
     window.close()
-    assert _wait_for_log(server, f"Kernel shutdown: {kernel}", 75.0), server.log()[-3000:]
+    assert _wait_for_log(server, f"Kernel shutdown: {kernel}", 60.0), server.log()[-3000:]
     assert kernel in _culled(server.log())
     assert kept not in _culled(server.log()) and f"Kernel shutdown: {kept}" not in server.log()
     staying.close()
