@@ -24,7 +24,14 @@ import numpy as np
 
 from digitlib import imageio, samples
 from digitlib.errors import InvalidImageError, NoDigitFoundError
-from digitlib.recognizer import NUMBER_SIDE, NumberReading, Prediction, Recognizer
+from digitlib.recognizer import (
+    NOT_A_DIGIT,
+    NUMBER_SIDE,
+    SEVERAL_DIGITS,
+    NumberReading,
+    Prediction,
+    Recognizer,
+)
 
 log = logging.getLogger("digitlib.dashboard")
 
@@ -313,7 +320,14 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
             reading = recognizer.read_number(decoded)
             elapsed = (time.perf_counter() - started) * 1000
             return number_html(name, decoded, reading, elapsed), True
-        prediction = recognizer.predict(decoded, keep_stages=True)
+        try:
+            prediction = recognizer.predict(decoded, keep_stages=True)
+        except NoDigitFoundError as error:
+            # A number uploaded as one digit: say so, and where to read it.
+            text = recognizer.several_digits(data) if str(error) == NOT_A_DIGIT else None
+            if text is None:
+                raise
+            return error_html(name, SEVERAL_DIGITS.format(text=text)), False
         elapsed = (time.perf_counter() - started) * 1000
         return digit_html(name, decoded, prediction, elapsed), True
     except (InvalidImageError, NoDigitFoundError) as error:
@@ -379,7 +393,7 @@ class Dashboard:
                     CSS
                     + "<h1>Handwritten digit recognition</h1>"
                     + '<p class="digit-lead">Upload photos, scans or drawings of digits (several'
-                    + " at once, up to 25 MB each), try an example, or draw one below. The"
+                    + " at once, up to 25 MiB each), try an example, or draw one below. The"
                     + " network is a CNN trained on MNIST; every answer shows what it saw.</p>"
                 ),
                 widgets.HBox(

@@ -45,13 +45,14 @@ class DecodedImage:
         return self.pixels.shape[1] / self.original_size[0]
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1024 / 1024:.1f} MB"
+def _mebibytes(size: int) -> str:
+    """A file size as the limit is set: in MiB (2**20 bytes), which is what the figure is."""
+    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 def size_sentence(size: int) -> str:
     """What a user is told about a file over :data:`MAX_BYTES`."""
-    return f"The file is {_megabytes(size)}; the limit is {_megabytes(MAX_BYTES)}."
+    return f"The file is {_mebibytes(size)}; the limit is {_mebibytes(MAX_BYTES)}."
 
 
 def _check_bytes(size: int) -> None:

@@ -7,7 +7,7 @@ One place for the serving options, used by the Makefile, the browser tests and t
 * a closed tab's kernel shut down at once (the template's ``_xsrf`` cookie), a vanished page's
   kernel culled within a minute (``digitlib.kernels``), sources stripped, tracebacks never shown;
 * Tornado's websocket limit raised from 10 MiB (over which a message is dropped silently and
-  the upload callback never runs) so that files up to the 25 MB limit arrive, and bigger ones
+  the upload callback never runs) so that files up to the 25 MiB limit arrive, and bigger ones
   arrive far enough to be refused with a sentence.
 """
 
@@ -32,7 +32,7 @@ SHARE = config.ROOT / "dashboards" / "share"
 HOST = "127.0.0.1"
 PORT = 8866
 POOL_SIZE = 2  # preheated kernels waiting for visitors
-WEBSOCKET_MAX_BYTES = 256 * 1024 * 1024  # several 25 MB files in one upload still arrive
+WEBSOCKET_MAX_BYTES = 256 * 1024 * 1024  # several 25 MiB files in one upload still arrive
 # A closed or reloaded tab's kernel is shut down at once (see the page template); a kernel whose
 # page went away without saying so (a crash, a lost connection, a phone that killed the tab) is
 # culled once it has had no connection and no activity for CULL_IDLE_SECONDS, checked every

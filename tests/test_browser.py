@@ -223,8 +223,8 @@ def test_large_photo_over_the_default_websocket_limit_and_oversized_files(
     upload(page, big, too_big, huge)
     (photo, scan, video) = card_texts(page, 3)
     assert photo == (sample.label, None)
-    assert scan[0] is None and re.search(r"30\.0 MB; the limit is 25\.0 MB", scan[1])
-    assert video[0] is None and re.search(r"300\.0 MB; the limit is 25\.0 MB", video[1])
+    assert scan[0] is None and re.search(r"30\.0 MiB; the limit is 25\.0 MiB", scan[1])
+    assert video[0] is None and re.search(r"300\.0 MiB; the limit is 25\.0 MiB", video[1])
 
 
 def test_readme_screenshot(page, files):

@@ -60,3 +60,21 @@ def test_missing_model_is_a_usage_error(files, capsys, tmp_path):
     paths, _, _ = files
     assert cli.main(["predict", "--model", str(tmp_path / "none.onnx"), str(paths["photo"])]) == 2
     assert "No exported model" in capsys.readouterr().err
+
+
+def test_a_number_given_to_predict_points_to_read_number(tmp_path, mnist, capsys):
+    rng = np.random.default_rng(8)
+    paths, labels = [], []
+    for index in range(8):
+        picks = rng.choice(len(mnist.x_test), 4, replace=False)
+        number = synth.number_photo(
+            [mnist.x_test[i] for i in picks], [int(mnist.y_test[i]) for i in picks], rng
+        )
+        paths.append(tmp_path / f"number{index}.jpg")
+        paths[-1].write_bytes(number.data)
+        labels.append(number.label)
+    cli.main(["predict", *map(str, paths)])
+    lines = capsys.readouterr().out.splitlines()
+    hinted = [line for line, label in zip(lines, labels, strict=True) if f"({label}?)" in line]
+    assert len(hinted) >= 4
+    assert all("`digitlib read-number`" in line for line in hinted)

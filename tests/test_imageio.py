@@ -202,9 +202,9 @@ def test_decompression_bomb_is_refused_before_decoding():
 def test_oversized_file_is_refused_by_size(tmp_path):
     path = tmp_path / "huge.png"
     path.write_bytes(_png_with_header(100, 100) + b"\x00" * (26 * 1024 * 1024))
-    with pytest.raises(InvalidImageError, match="The file is 26.0 MB; the limit is 25.0 MB"):
+    with pytest.raises(InvalidImageError, match="The file is 26.0 MiB; the limit is 25.0 MiB"):
         imageio.load(path)
-    with pytest.raises(InvalidImageError, match="limit is 25.0 MB"):
+    with pytest.raises(InvalidImageError, match="limit is 25.0 MiB"):
         imageio.load(path.read_bytes())
 
 
