@@ -12,7 +12,10 @@ number), ``digit-error`` (a sentence for the user), ``digit-canvas`` (the drawin
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -95,6 +98,10 @@ canvas.digit-canvas { border: 2px solid #888; border-radius: 6px; touch-action: 
 .digit-sample img { border: 1px solid #ddd; border-radius: 4px; }
 .digit-live .digit-prediction { font-size: 4.5em; }
 .digit-live .digit-answer { min-width: 110px; }
+.digit-upload.widget-upload { font-size: 0 !important; }  /* ipywidgets writes "(0)" after the */
+.digit-upload.widget-upload i { font-size: 13px; margin-right: 6px; }  /* label: our own instead */
+.digit-upload.widget-upload::after { content: "Upload images"; font-size: 13px; }
+.digit-download a { font-weight: 600; margin: 0 2px; }
 .digit-live-top { display: flex; gap: 12px; align-items: flex-start; margin-bottom: 8px; }
 .digit-live .digit-bars { grid-template-columns: 1.2em 150px 3.6em; }
 </style>
@@ -311,7 +318,16 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
     Never raises: bad input becomes a sentence, and anything unexpected is logged and shown as
     a plain apology (no traceback reaches the page).
     """
+    html, ok, _ = process_with_record(recognizer, name, data, mode)
+    return html, ok
+
+
+def process_with_record(
+    recognizer: Recognizer, name: str, data: bytes, mode: str
+) -> tuple[str, bool, dict]:
+    """:func:`process`, and what the card says as a record for the results download."""
     started = time.perf_counter()
+    record = {"file": name, "mode": mode}
     try:
         # A number is read at more pixels than one digit (the same decoding read_number does).
         side = NUMBER_SIDE if mode == "number" else imageio.JPEG_TARGET_SIDE
@@ -319,7 +335,8 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
         if mode == "number":
             reading = recognizer.read_number(decoded)
             elapsed = (time.perf_counter() - started) * 1000
-            return number_html(name, decoded, reading, elapsed), True
+            record.update(answer=reading.text, **reading.to_dict())
+            return number_html(name, decoded, reading, elapsed), True, record
         try:
             prediction = recognizer.predict(decoded, keep_stages=True)
         except NoDigitFoundError as error:
@@ -327,17 +344,63 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
             text = recognizer.several_digits(data) if str(error) == NOT_A_DIGIT else None
             if text is None:
                 raise
-            return error_html(name, SEVERAL_DIGITS.format(text=text)), False
+            raise NoDigitFoundError(SEVERAL_DIGITS.format(text=text)) from None
         elapsed = (time.perf_counter() - started) * 1000
-        return digit_html(name, decoded, prediction, elapsed), True
+        record.update(answer=str(prediction.digit), **prediction.to_dict())
+        return digit_html(name, decoded, prediction, elapsed), True, record
     except (InvalidImageError, NoDigitFoundError) as error:
-        return error_html(name, str(error)), False
+        message = str(error)
     except MemoryError:
         log.exception("out of memory on %r", name)
-        return error_html(name, "This image is too large to process here."), False
+        message = "This image is too large to process here."
     except Exception:  # noqa: BLE001 - the page must never show a traceback
         log.exception("unexpected failure on %r", name)
-        return error_html(name, GENERIC_ERROR), False
+        message = GENERIC_ERROR
+    record.update(answer="", error=message)
+    return error_html(name, message), False, record
+
+
+# The results download: one row per card, newest first.
+CSV_FIELDS = ("file", "mode", "answer", "confidence", "unsure", "digit_score", "answered_by", "box")
+
+
+def _csv_cell(value) -> str:
+    """A cell as text; one a spreadsheet would run as a formula (a file named "=cmd()") is
+    quoted with an apostrophe, as spreadsheets themselves do."""
+    text = " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def results_csv(records: list[dict]) -> str:
+    """The records as CSV: the fields of ``CSV_FIELDS`` and the error sentence, if any."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*CSV_FIELDS, "error"])
+    for record in records:
+        writer.writerow([_csv_cell(record.get(key, "")) for key in (*CSV_FIELDS, "error")])
+    return out.getvalue()
+
+
+def download_html(records: list[dict]) -> str:
+    """Links that download every card's result as CSV or JSON (nothing before the first)."""
+    if not records:
+        return ""
+
+    def link(data: str, kind: str, name: str, label: str) -> str:
+        encoded = base64.b64encode(data.encode("utf-8")).decode("ascii")
+        return (
+            f'<a class="digit-download-{label.lower()}" download="{name}" '
+            f'href="data:{kind};charset=utf-8;base64,{encoded}">{label}</a>'
+        )
+
+    count = f"{len(records)} result{'s' if len(records) != 1 else ''}"
+    return (
+        f"<span>Download {count}: "
+        + link(results_csv(records), "text/csv", "digit-results.csv", "CSV")
+        + " · "
+        + link(json.dumps(records, indent=2), "application/json", "digit-results.json", "JSON")
+        + "</span>"
+    )
 
 
 def uploaded_files(value) -> list[UploadedFile]:
@@ -381,6 +444,9 @@ class Dashboard:
 
         self.status = widgets.HTML()
         self.status.add_class("digit-status")
+        self.records: list[dict] = []  # one per card shown, newest first
+        self.download = widgets.HTML()
+        self.download.add_class("digit-download")
         self.results = widgets.VBox(layout=widgets.Layout(width="100%"))
         self.results.add_class("digit-results")
 
@@ -418,6 +484,7 @@ class Dashboard:
                     layout=widgets.Layout(gap="24px", flex_flow="row wrap"),
                 ),
                 self.status,
+                self.download,
                 self.results,
             ]
         )
@@ -438,29 +505,29 @@ class Dashboard:
     def handle(self, files: list[UploadedFile]) -> list[widgets.HTML]:
         """Process a batch of files and put one card per file at the top of the results."""
         self._last_batch = files[:MAX_FILES]
-        cards = [self._card(f) for f in self._last_batch]
+        made = [self._card(f) for f in self._last_batch]
         for extra in files[MAX_FILES:]:
-            cards.append(
-                self._card_html(
-                    error_html(
-                        extra.name,
-                        f"Only {MAX_FILES} files are read per upload; upload this one again.",
-                    )
-                )
-            )
-        self._show(cards)
+            message = f"Only {MAX_FILES} files are read per upload; upload this one again."
+            record = {"file": extra.name, "mode": self.mode.value, "answer": "", "error": message}
+            made.append((self._card_html(error_html(extra.name, message)), record))
+        cards = [card for card, _ in made]
+        self._show(cards, [record for _, record in made])
         good = sum("digit-error" not in card.value for card in cards)
         self.status.value = (
             f"<span>{good} of {len(cards)} file{'s' if len(cards) != 1 else ''} read.</span>"
         )
         return cards
 
-    def _card(self, upload: UploadedFile) -> widgets.HTML:
+    def _card(self, upload: UploadedFile) -> tuple[widgets.HTML, dict]:
         if upload.size > imageio.MAX_BYTES:  # refused by its size: its bytes never came
-            body = error_html(upload.name, imageio.size_sentence(upload.size))
+            message = imageio.size_sentence(upload.size)
+            body = error_html(upload.name, message)
+            record = {"file": upload.name, "mode": self.mode.value, "answer": "", "error": message}
         else:
-            body, _ = process(self.recognizer, upload.name, upload.data, self.mode.value)
-        return self._card_html(body)
+            body, _, record = process_with_record(
+                self.recognizer, upload.name, upload.data, self.mode.value
+            )
+        return self._card_html(body), record
 
     @staticmethod
     def _card_html(body: str) -> widgets.HTML:
@@ -468,11 +535,13 @@ class Dashboard:
         card.add_class("digit-result")
         return card
 
-    def _show(self, cards: list[widgets.HTML]) -> None:
+    def _show(self, cards: list[widgets.HTML], records: list[dict]) -> None:
         kept = list(cards) + list(self.results.children)
         for old in kept[MAX_CARDS:]:
             old.close()
         self.results.children = kept[:MAX_CARDS]
+        self.records = (list(records) + self.records)[:MAX_CARDS]
+        self.download.value = download_html(self.records)
 
     def _mode_changed(self, change) -> None:
         if self._switching or not self._last_batch:

@@ -357,3 +357,27 @@ def test_a_page_that_vanishes_has_its_kernel_culled_within_a_minute(browser, ser
 
 def _culled(log: str) -> str:
     return "\n".join(line for line in log.splitlines() if "Culling" in line)
+
+
+def test_download_the_results_and_the_upload_label(page, files):
+    import csv
+    import io
+
+    upload(page, files["photo.jpg"][0], files["broken.jpg"][0])
+    with page.expect_download() as download:
+        page.locator(".digit-download-csv").click()
+    assert download.value.suggested_filename == "digit-results.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    by_file = {row["file"]: row for row in rows}
+    assert by_file["photo.jpg"]["answer"] == files["photo.jpg"][1]
+    assert "truncated" in by_file["broken.jpg"]["error"]
+    with page.expect_download() as download:
+        page.locator(".digit-download-json").click()
+    records = json.loads(Path(download.value.path()).read_text())
+    assert {r["file"] for r in records} >= {"photo.jpg", "broken.jpg"}
+    # The upload button says what it does, with no "(0)" count after it.
+    label = page.evaluate(
+        "getComputedStyle(document.querySelector('.digit-upload'), '::after').content"
+    )
+    assert label == '"Upload images"'
+    assert page.locator(".digit-upload").evaluate("b => getComputedStyle(b).fontSize") == "0px"

@@ -395,3 +395,33 @@ def test_a_number_uploaded_as_one_digit_points_to_whole_number(app, mnist):
             right += f"({number.label}?)" in errors(card)[0] and "Whole number" in errors(card)[0]
     assert refused >= 6
     assert right >= refused - 2
+
+
+def test_every_card_can_be_downloaded_as_csv_and_json(app, uploads):
+    import base64
+    import csv
+    import io
+    import json
+
+    assert app.download.value == ""  # nothing to download before the first upload
+    photo, crop = uploads["photo"], uploads["crop"]
+    app.handle(
+        [
+            dashboard.UploadedFile("photo.jpg", photo.data, 0),
+            dashboard.UploadedFile("=HYPERLINK(1).png", b"not an image", 0),
+        ]
+    )
+    app.handle([dashboard.UploadedFile("crop.jpg", crop.data, 0)])
+
+    def payload(kind: str) -> str:
+        found = re.search(rf'class="digit-download-{kind}"[^>]*base64,([^"]+)"', app.download.value)
+        return base64.b64decode(found.group(1)).decode("utf-8")
+
+    rows = list(csv.DictReader(io.StringIO(payload("csv"))))
+    assert [row["file"] for row in rows] == ["crop.jpg", "photo.jpg", "'=HYPERLINK(1).png"]
+    assert [row["answer"] for row in rows] == [crop.label, photo.label, ""]
+    assert rows[2]["error"].startswith("This file is") and rows[0]["error"] == ""
+    records = json.loads(payload("json"))
+    assert [r["answer"] for r in records] == [crop.label, photo.label, ""]
+    assert len(records[1]["probabilities"]) == 10 and records[1]["mode"] == "digit"
+    assert "3 results" in app.download.value
