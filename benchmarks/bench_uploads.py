@@ -217,7 +217,7 @@ def hostile_files(folder: Path) -> dict:
         "png bomb (7100 x 7100, just over the limit)": png(
             7100, 7100, zlib.compress(b"\x00" * 7101 * 7100, 9)
         ),
-        "oversized (30 MB)": b"\xff\xd8\xff" + os.urandom(30 * 1024 * 1024),
+        "oversized (30 MiB)": b"\xff\xd8\xff" + os.urandom(30 * 1024 * 1024),
     }
     results = {}
     for name, payload in cases.items():
