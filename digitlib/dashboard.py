@@ -312,20 +312,13 @@ def number_html(
     )
 
 
-def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[str, bool]:
-    """Recognise one uploaded file; return the card's HTML and whether it succeeded.
+def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[str, bool, dict]:
+    """Recognise one uploaded file; return the card's HTML, whether it succeeded, and what the
+    card says as a record for the results download.
 
     Never raises: bad input becomes a sentence, and anything unexpected is logged and shown as
     a plain apology (no traceback reaches the page).
     """
-    html, ok, _ = process_with_record(recognizer, name, data, mode)
-    return html, ok
-
-
-def process_with_record(
-    recognizer: Recognizer, name: str, data: bytes, mode: str
-) -> tuple[str, bool, dict]:
-    """:func:`process`, and what the card says as a record for the results download."""
     started = time.perf_counter()
     record = {"file": name, "mode": mode}
     try:
@@ -524,9 +517,7 @@ class Dashboard:
             body = error_html(upload.name, message)
             record = {"file": upload.name, "mode": self.mode.value, "answer": "", "error": message}
         else:
-            body, _, record = process_with_record(
-                self.recognizer, upload.name, upload.data, self.mode.value
-            )
+            body, _, record = process(self.recognizer, upload.name, upload.data, self.mode.value)
         return self._card_html(body), record
 
     @staticmethod
