@@ -29,7 +29,7 @@ def _fetch_data(args: argparse.Namespace) -> int:
 
 def _recognise(args: argparse.Namespace, number: bool) -> int:
     from digitlib.errors import InvalidImageError, NoDigitFoundError
-    from digitlib.recognizer import NOT_A_DIGIT, SEVERAL_DIGITS, Recognizer
+    from digitlib.recognizer import Recognizer
 
     try:
         recognizer = Recognizer.load(args.model)
@@ -42,9 +42,8 @@ def _recognise(args: argparse.Namespace, number: bool) -> int:
             result = recognizer.read_number(path) if number else recognizer.predict(path)
         except (InvalidImageError, NoDigitFoundError) as error:
             status = EXIT_BAD_INPUT
-            if not number and str(error) == NOT_A_DIGIT:
-                text = recognizer.several_digits(path)
-                error = NoDigitFoundError(SEVERAL_DIGITS.format(text=text)) if text else error
+            if not number and isinstance(error, NoDigitFoundError):
+                error = recognizer.single_digit_refusal(path, error)
             if args.json:
                 print(json.dumps({"file": path, "error": str(error)}))
             else:

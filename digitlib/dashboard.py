@@ -27,14 +27,7 @@ import numpy as np
 
 from digitlib import imageio, samples
 from digitlib.errors import InvalidImageError, NoDigitFoundError
-from digitlib.recognizer import (
-    NOT_A_DIGIT,
-    NUMBER_SIDE,
-    SEVERAL_DIGITS,
-    NumberReading,
-    Prediction,
-    Recognizer,
-)
+from digitlib.recognizer import NUMBER_SIDE, NumberReading, Prediction, Recognizer
 
 log = logging.getLogger("digitlib.dashboard")
 
@@ -332,12 +325,8 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
             return number_html(name, decoded, reading, elapsed), True, record
         try:
             prediction = recognizer.predict(decoded, keep_stages=True)
-        except NoDigitFoundError as error:
-            # A number uploaded as one digit: say so, and where to read it.
-            text = recognizer.several_digits(data) if str(error) == NOT_A_DIGIT else None
-            if text is None:
-                raise
-            raise NoDigitFoundError(SEVERAL_DIGITS.format(text=text)) from None
+        except NoDigitFoundError as error:  # a number uploaded as one digit points to the mode
+            raise recognizer.single_digit_refusal(data, error) from None
         elapsed = (time.perf_counter() - started) * 1000
         record.update(answer=str(prediction.digit), **prediction.to_dict())
         return digit_html(name, decoded, prediction, elapsed), True, record
@@ -349,8 +338,12 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
     except Exception:  # noqa: BLE001 - the page must never show a traceback
         log.exception("unexpected failure on %r", name)
         message = GENERIC_ERROR
-    record.update(answer="", error=message)
-    return error_html(name, message), False, record
+    return error_html(name, message), False, error_record(name, mode, message)
+
+
+def error_record(name: str, mode: str, message: str) -> dict:
+    """The download's record of a card that shows a sentence instead of an answer."""
+    return {"file": name, "mode": mode, "answer": "", "error": message}
 
 
 # The results download: one row per card, newest first.
@@ -501,7 +494,7 @@ class Dashboard:
         made = [self._card(f) for f in self._last_batch]
         for extra in files[MAX_FILES:]:
             message = f"Only {MAX_FILES} files are read per upload; upload this one again."
-            record = {"file": extra.name, "mode": self.mode.value, "answer": "", "error": message}
+            record = error_record(extra.name, self.mode.value, message)
             made.append((self._card_html(error_html(extra.name, message)), record))
         cards = [card for card, _ in made]
         self._show(cards, [record for _, record in made])
@@ -515,7 +508,7 @@ class Dashboard:
         if upload.size > imageio.MAX_BYTES:  # refused by its size: its bytes never came
             message = imageio.size_sentence(upload.size)
             body = error_html(upload.name, message)
-            record = {"file": upload.name, "mode": self.mode.value, "answer": "", "error": message}
+            record = error_record(upload.name, self.mode.value, message)
         else:
             body, _, record = process(self.recognizer, upload.name, upload.data, self.mode.value)
         return self._card_html(body), record

@@ -216,6 +216,13 @@ class Recognizer(Cascade):
         scores = self.digit_scores(np.stack([digit.network_input for digit in reading.digits]))
         return reading.text if bool(np.all(scores >= self.gate_threshold)) else None
 
+    def single_digit_refusal(self, image, error: NoDigitFoundError) -> NoDigitFoundError:
+        """What to tell a user whose ``image`` was refused as one digit: the several-digits
+        sentence, with the number, when the refusal was "not a digit" and the image reads surely
+        as a number (:meth:`several_digits`); else the refusal itself."""
+        text = self.several_digits(image) if str(error) == NOT_A_DIGIT else None
+        return NoDigitFoundError(SEVERAL_DIGITS.format(text=text)) if text else error
+
     def read_number(self, image) -> NumberReading:
         """Read a written number (several digits on one line) left to right. (An image passed
         already decoded should be decoded with ``min_side=NUMBER_SIDE``.)"""
