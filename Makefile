@@ -127,9 +127,9 @@ dashboard: $(SERVE_STAMP) ## Serve the Voilà dashboard on http://127.0.0.1:8866
 	$(BIN)/python -m digitlib.serve
 
 .PHONY: screenshot
-screenshot: $(DEV_STAMP) $(CHROMIUM) ## Retake the README's dashboard screenshot with the browser test
-	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q tests/test_browser.py -k readme_screenshot
-	cp runs/browser/dashboard.png reports/figures/dashboard.png
+screenshot: $(DEV_STAMP) $(CHROMIUM) ## Retake the README's dashboard screenshots (desktop, phone) with the browser tests
+	DIGITLIB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q tests/test_browser.py -k "readme_screenshot or phone_layout"
+	cp runs/browser/dashboard.png runs/browser/phone-drawing.png runs/browser/phone-photo.png reports/figures/
 
 .PHONY: samples
 samples: $(DEV_STAMP) data ## Re-render the dashboard's example images into data/samples

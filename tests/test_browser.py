@@ -7,6 +7,7 @@ A screenshot of every scenario is saved under ``runs/browser/``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -381,3 +382,172 @@ def test_download_the_results_and_the_upload_label(page, files):
     )
     assert label == '"Upload images"'
     assert page.locator(".digit-upload").evaluate("b => getComputedStyle(b).fontSize") == "0px"
+
+
+# Phones, drag and drop, paste and the camera ------------------------------------------------
+
+PHONES = {"360x740": (360, 740), "390x844": (390, 844), "414x896": (414, 896)}
+
+
+def _phone(browser, server, size):
+    """A phone-sized window with a touch screen (coarse pointer), the page ready."""
+    width, height = size
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=2,
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.locator(".digit-upload").wait_for(state="visible")
+    return context, page
+
+
+def _wider_than_the_screen(page) -> list[str]:
+    """Visible elements of the app whose right edge is past the screen's (sideways scroll)."""
+    return page.evaluate(
+        """() => {
+          const out = [];
+          for (const el of document.querySelectorAll('.digit-app *')) {
+            const r = el.getBoundingClientRect();
+            if (r.width > 0 && r.right > window.innerWidth + 1) {
+              out.push(`${el.tagName}.${el.className} right=${Math.round(r.right)}`);
+            }
+          }
+          return out.slice(0, 5);
+        }"""
+    )
+
+
+def _touch_stroke(context, page, box, points) -> None:
+    devtools = context.new_cdp_session(page)
+
+    def touch(kind, x=0.0, y=0.0):
+        at = [] if kind == "touchEnd" else [{"x": box["x"] + x, "y": box["y"] + y}]
+        devtools.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": at})
+
+    touch("touchStart", *points[0])
+    for x, y in points[1:]:
+        touch("touchMove", x, y)
+    touch("touchEnd")
+
+
+@pytest.mark.parametrize("size", list(PHONES), ids=list(PHONES))
+def test_phone_layout_keeps_the_canvas_clear_and_the_page_on_screen(browser, server, files, size):
+    """On a phone the answer never lies over the canvas: a 1 drawn in the canvas's right part
+    (where the answer panel used to sit) is read, its stroke stays visible, and Clear and the
+    answer are on screen with the canvas. Nothing is wider than the screen, before or after a
+    photo's card appears."""
+    from playwright.sync_api import expect
+
+    context, page = _phone(browser, server, PHONES[size])
+    assert _wider_than_the_screen(page) == []
+    canvas = page.locator("canvas.digit-canvas")
+    canvas.evaluate("c => c.scrollIntoView({block: 'start'})")
+    box = canvas.bounding_box()
+    assert box["width"] == 280 and box["x"] >= 0 and box["x"] + box["width"] <= PHONES[size][0]
+    stroke = [(232 - step * 0.3, 40 + step * 5) for step in range(41)]  # the right 40%
+    _touch_stroke(context, page, box, stroke)
+    expect(page.locator(".digit-live .digit-prediction")).to_have_text("1")
+    # Nothing lies over the stroke, and the canvas shows it (dark pixels where it went).
+    on_top, darkness = page.evaluate(
+        """([x, y]) => {
+          const c = document.querySelector('canvas.digit-canvas');
+          const r = c.getBoundingClientRect();
+          const hit = document.elementFromPoint(r.left + x, r.top + y);
+          const px = c.getContext('2d').getImageData(
+            Math.round(x * c.width / r.width), Math.round(y * c.height / r.height), 1, 1).data;
+          return [hit === c, 255 - (px[0] + px[1] + px[2]) / 3];
+        }""",
+        list(stroke[20]),
+    )
+    assert on_top, "something lies over the canvas where the finger drew"
+    assert darkness > 150, f"the stroke is not visible on the canvas (darkness {darkness})"
+    viewport_height = PHONES[size][1]
+    for hook in ("canvas.digit-canvas", ".digit-clear", ".digit-live .digit-prediction"):
+        seen = page.locator(hook).bounding_box()
+        assert 0 <= seen["y"] and seen["y"] + seen["height"] <= viewport_height, (hook, seen)
+    if size == "390x844":  # the README's phone pictures (`make screenshot` copies them)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "phone-drawing.png"))
+    upload(page, files["photo.jpg"][0])
+    assert card_texts(page, 1) == [(files["photo.jpg"][1], None)]
+    assert _wider_than_the_screen(page) == []
+    if size == "390x844":
+        page.locator(".digit-result").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "phone-photo.png"))
+    context.close()
+
+
+def _hand_over(page, paths, how: str) -> None:
+    """Files dropped on the page or pasted into it, as the browser delivers them."""
+    payload = [
+        {"name": p.name, "data": base64.b64encode(p.read_bytes()).decode("ascii")} for p in paths
+    ]
+    page.evaluate(
+        """([files, how]) => {
+          const list = new DataTransfer();
+          for (const f of files) {
+            const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+            list.items.add(new File([bytes], f.name));
+          }
+          if (how === 'paste') {
+            document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: list,
+              bubbles: true, cancelable: true}));
+            return;
+          }
+          const target = document.querySelector('canvas.digit-canvas');  // anywhere on the page
+          for (const type of ['dragenter', 'dragover']) {
+            target.dispatchEvent(new DragEvent(type, {dataTransfer: list, bubbles: true,
+              cancelable: true}));
+          }
+          window.__dropHint = document.body.classList.contains('digit-dropping');
+          target.dispatchEvent(new DragEvent('drop', {dataTransfer: list, bubbles: true,
+            cancelable: true}));
+        }""",
+        [payload, how],
+    )
+
+
+def test_drag_and_drop_and_paste_read_files_like_the_button(page, files):
+    """Files dropped anywhere (here on the canvas) or pasted are read as chosen ones are, each
+    with its card; the page says where a drag goes while it is over the page, and a broken file
+    dropped among good ones gets its sentence."""
+    from playwright.sync_api import expect
+
+    cards = page.locator(".digit-result")
+    _hand_over(page, [files["photo.jpg"][0], files["broken.jpg"][0]], "drop")
+    expect(cards).to_have_count(2)
+    assert page.evaluate("window.__dropHint") is True
+    assert page.evaluate("document.body.classList.contains('digit-dropping')") is False
+    (photo, _), (_, broken) = card_texts(page, 2)
+    assert photo == files["photo.jpg"][1] and "truncated" in broken
+    _hand_over(page, [files["drawing.png"][0]], "paste")
+    expect(cards).to_have_count(3)
+    assert card_texts(page, 1) == [(files["drawing.png"][1], None)]
+    # The same file dropped again is read again (the upload's value is reset each time).
+    _hand_over(page, [files["drawing.png"][0]], "drop")
+    expect(cards).to_have_count(4)
+    # The camera button is for touch screens; a desktop's chooser is the upload button.
+    assert not page.locator(".digit-camera").is_visible()
+
+
+def test_the_camera_is_offered_on_a_phone(browser, server, files):
+    """On a touch screen "Take a photo" opens a chooser that asks for the rear camera, and the
+    photo taken is read like an upload."""
+    context, page = _phone(browser, server, PHONES["390x844"])
+    camera = page.locator(".digit-camera")
+    assert camera.is_visible()
+    with page.expect_file_chooser() as chooser_info:
+        camera.click()
+    chooser = chooser_info.value
+    assert chooser.element.get_attribute("capture") == "environment"
+    assert chooser.element.get_attribute("accept") == "image/*"
+    chooser.set_files(str(files["photo.jpg"][0]))
+    from playwright.sync_api import expect
+
+    expect(page.locator(".digit-result")).to_have_count(1)
+    assert card_texts(page, 1) == [(files["photo.jpg"][1], None)]
+    context.close()
