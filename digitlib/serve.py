@@ -98,14 +98,21 @@ class BackgroundServer:
     """The dashboard served exactly as ``make dashboard`` serves it, on a free port, for the
     browser tests and the benchmark. ``stop()`` ends Voilà and its kernels."""
 
-    def __init__(self, log_path: Path, pool_size: int = POOL_SIZE, port: int | None = None):
+    def __init__(
+        self,
+        log_path: Path,
+        pool_size: int = POOL_SIZE,
+        port: int | None = None,
+        extra: list[str] | None = None,
+    ):
         self.port = port or free_port()
         self.url = f"http://{HOST}:{self.port}/"
         self.pool_size = pool_size
         self.log_path = Path(log_path)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "digitlib.serve", f"--port={self.port}"]
-            + [f"--pool-size={pool_size}"],
+            + [f"--pool-size={pool_size}"]
+            + list(extra or []),
             stdout=self.log_path.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -160,11 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--pool-size", type=int, default=POOL_SIZE)
-    arguments = parser.parse_args(argv)
+    arguments, extra = parser.parse_known_args(argv)
     if not config.DEFAULT_ONNX.is_file():
         print(f"No model at {config.DEFAULT_ONNX}; run `make pipeline` first.", file=sys.stderr)
         return 1
-    command = voila_command(arguments.port, arguments.host, arguments.pool_size)
+    # Anything else is passed on to Voilà (e.g. --VoilaKernelManager.fill_delay=5).
+    command = voila_command(arguments.port, arguments.host, arguments.pool_size) + extra
     print(f"Dashboard on http://{arguments.host}:{arguments.port}/ (Ctrl-C stops it)", flush=True)
     os.execve(command[0], command, voila_environment())
     return 0  # pragma: no cover - execv does not return
