@@ -37,6 +37,11 @@ import numpy as np
 from digitlib import config, data, synth
 from digitlib.serve import CHROMIUM, CHROMIUM_ARGS, BackgroundServer
 
+try:  # run as a script (benchmarks/ on the path) or imported as benchmarks.bench_dashboard
+    import wire_visitor
+except ImportError:  # pragma: no cover
+    from benchmarks import wire_visitor
+
 TARGETS = {
     "page_to_upload_button_s": 3.0,
     "upload_to_prediction_ms": 300.0,
@@ -46,6 +51,7 @@ TARGETS = {
 }
 CROWDS = (1, 5, 20)
 AFTER_CLOSE_S = 60.0  # kernels alive this long after every page of a crowd closed are counted
+CROWD_POOL = 22  # the pool a machine expecting 20 visitors at once is served with (20 + 2)
 
 
 def rss_mb(pid: int) -> float:
@@ -71,19 +77,51 @@ def server_memory_mb(server: BackgroundServer) -> float:
     return pss_mb(server.process.pid) + sum(pss_mb(pid) for pid in server.kernel_pids())
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its children it has reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_seconds(server: BackgroundServer) -> float:
+    """Voilà and its kernels, the ones gone included (a shut-down kernel is reaped by Voilà)."""
+    return _cpu_seconds(server.process.pid) + sum(map(_cpu_seconds, server.kernel_pids()))
+
+
+def chromium_cpu_seconds() -> float:
+    """Every chromium process (the renderers gone are reaped by the browser's main process)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"chromium" in command.split(b"\0", 1)[0]:
+                total += _cpu_seconds(int(entry.name))
+    return total
+
+
 def percentile(values: list[float], percent: float) -> float:
     return float(np.percentile(values, percent)) if values else float("nan")
 
 
-async def wait_for_pool(server: BackgroundServer, timeout: float = 180.0) -> float:
-    """Until only the preheated pool's kernels are alive (a crowd's pages gone, the pool
-    refilled), then a few seconds more for the refill's last kernel to finish starting."""
+async def wait_for_pool(server: BackgroundServer, timeout: float = 240.0) -> float:
+    """Until the preheated pool is whole again: a crowd's kernels gone, as many kernels as the
+    pool holds, and the server's log quiet for 8 s (the last refill's notebook has run)."""
     started = time.perf_counter()
+    quiet_since, length = time.perf_counter(), -1
     while time.perf_counter() - started < timeout:
-        if len(server.kernel_pids()) <= server.pool_size:
+        log = len(server.log())
+        if log != length:
+            quiet_since, length = time.perf_counter(), log
+        whole = len(server.kernel_pids()) == server.pool_size
+        if whole and time.perf_counter() - quiet_since >= 8.0:
             break
         await asyncio.sleep(0.5)
-    await asyncio.sleep(5.0)
     return time.perf_counter() - started
 
 
@@ -108,7 +146,9 @@ async def visitor(browser, url: str, path: Path):
 async def crowd(browser, server: BackgroundServer, files: list[tuple[Path, str]]) -> dict:
     """``len(files)`` visitors arriving at once; then every page closed as a tab is closed."""
     idle_mb = server_memory_mb(server)
+    cpu = server_cpu_seconds(server), chromium_cpu_seconds()
     visits = await asyncio.gather(*(visitor(browser, server.url, path) for path, _ in files))
+    cpu = server_cpu_seconds(server) - cpu[0], chromium_cpu_seconds() - cpu[1]
     busy_mb = server_memory_mb(server)
     kernels_open = len(server.kernel_pids())
     for _context, page, *_ in visits:
@@ -133,16 +173,71 @@ async def crowd(browser, server: BackgroundServer, files: list[tuple[Path, str]]
         "kernels_while_open": kernels_open,
         "kernels_60s_after_close": len(server.kernel_pids()),
         "pool_size": server.pool_size,
+        "server_cpu_s": round(cpu[0], 1),
+        "browser_cpu_s": round(cpu[1], 1),
     }
 
 
-async def crowds(browser, server: BackgroundServer, mnist: data.MNIST, folder: Path) -> list:
-    """Each crowd size in turn, the pool refilled in between."""
+async def wire_crowd(server: BackgroundServer, assets: list[str], files) -> dict:
+    """``len(files)`` browserless visitors at once (:mod:`wire_visitor`): what the server does
+    for a crowd whose browsers run on their own machines. Then every page closed."""
+    idle_mb = server_memory_mb(server)
+    cpu = server_cpu_seconds(server)
+    visits = await asyncio.gather(
+        *(wire_visitor.visit(server.url, assets, path.read_bytes()) for path, _ in files)
+    )
+    cpu = server_cpu_seconds(server) - cpu
+    busy_mb = server_memory_mb(server)
+    kernels_open = len(server.kernel_pids())
+    for visit in visits:
+        await visit.leave()
+    closed = time.perf_counter()
+    await asyncio.sleep(max(0.0, AFTER_CLOSE_S - (time.perf_counter() - closed)))
+    ready = [v.page_ready_s for v in visits if v.page_ready_s is not None]
+    answers = [v.answer_ms for v in visits if v.answer_ms is not None]
+    errors = sorted({v.error for v in visits if v.error})
+    return {
+        "visitors": len(files),
+        "pages_ready": len(ready),
+        "correct": sum(v.shown == label for v, (_, label) in zip(visits, files, strict=True)),
+        "page_ready_p50_s": round(percentile(ready, 50), 3),
+        "page_ready_p95_s": round(percentile(ready, 95), 3),
+        "answer_p50_ms": round(percentile(answers, 50), 1),
+        "answer_p95_ms": round(percentile(answers, 95), 1),
+        "server_idle_mb": round(idle_mb, 1),
+        "server_busy_mb": round(busy_mb, 1),
+        "kernels_while_open": kernels_open,
+        "kernels_60s_after_close": len(server.kernel_pids()),
+        "pool_size": server.pool_size,
+        "server_cpu_s": round(cpu, 1),
+        "assets_per_page": len(assets),
+        "errors": errors[:3],
+    }
+
+
+async def crowds(
+    browser, server: BackgroundServer, mnist: data.MNIST, folder: Path, sizes=CROWDS
+) -> list:
+    """Each crowd size in turn, in browsers, the pool refilled in between."""
+    results = []
+    for size in sizes:
+        await wait_for_pool(server)
+        result = await crowd(browser, server, photo_files(mnist, folder, size, seed=100 + size))
+        print(f"crowd of {size} in browsers: {result}", flush=True)
+        results.append(result)
+    return results
+
+
+async def wire_crowds(browser, server: BackgroundServer, mnist: data.MNIST, folder: Path) -> list:
+    """Each crowd size in turn, browserless, the pool refilled in between."""
+    await wait_for_pool(server)
+    assets = await wire_visitor.page_assets(browser, server.url)
     results = []
     for size in CROWDS:
         await wait_for_pool(server)
-        result = await crowd(browser, server, photo_files(mnist, folder, size, seed=100 + size))
-        print(f"crowd of {size}: {result}", flush=True)
+        files = photo_files(mnist, folder, size, seed=200 + size)
+        result = await wire_crowd(server, assets, files)
+        print(f"crowd of {size}, browserless: {result}", flush=True)
         results.append(result)
     return results
 
@@ -250,6 +345,13 @@ async def measure(arguments) -> dict:
                 for page, _ in pages:
                     await page.close()
                 report["crowds"] = await crowds(browser, pooled, mnist, folder)
+                report["wire_crowds"] = await wire_crowds(browser, pooled, mnist, folder)
+
+            # Served for a crowd: a pool of 20 + 2, the refill held back while visitors come.
+            with BackgroundServer(folder / "crowd.log", CROWD_POOL) as big:
+                big.wait_until_ready(timeout=300)
+                report["wire_crowds"] += await wire_crowds(browser, big, mnist, folder)
+                report["crowds"] += await crowds(browser, big, mnist, folder, sizes=(20,))
 
             with BackgroundServer(folder / "cold.log", pool_size=0) as cold:
                 cold.wait_until_ready()
@@ -317,24 +419,37 @@ def write_report(report: dict, folder: Path) -> None:
         f"| {crowd['correct']}/{crowd['sessions']} right, all done in "
         f"{crowd['open_and_answer_all_s']:.1f} s | all right |",
     ]
-    for group in report.get("crowds", []):
-        ready = f"{group['pages_ready']}/{group['visitors']} pages ready"
-        measured = (
-            f"{group['page_ready_p50_s']:.2f} / {group['page_ready_p95_s']:.2f} s; "
+    lines += [
+        "",
+        "Crowds: every visitor arrives at once, opens the page and uploads a 1 MP photo; then",
+        "every page is closed as a tab is. *In browsers*: each visitor a headless chromium window",
+        "of its own, on the server's own two cores. *Browserless*: the same requests and kernel",
+        "messages from a client that costs the machine almost nothing (wire_visitor.py),",
+        "as when the visitors' browsers run on their own machines. Targets: page ready p95 <= 3 s,",
+        "answer p95 <= 500 ms, every answer right, no kernel beyond the pool 60 s after closing.",
+        "",
+        "| visitors | how | pool | page ready p50 / p95 | answer p50 / p95 | right | CPU-s: "
+        "server / browsers | server memory idle / busy (PSS) | kernels 60 s after close |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups = [("in browsers", g) for g in report.get("crowds", [])] + [
+        ("browserless", g) for g in report.get("wire_crowds", [])
+    ]
+    for how, group in sorted(groups, key=lambda item: (item[1]["pool_size"], item[0])):
+        timing = (
+            f"{group['page_ready_p50_s']:.2f} / {group['page_ready_p95_s']:.2f} s | "
             f"{group['answer_p50_ms']:.0f} / {group['answer_p95_ms']:.0f} ms"
             if group["pages_ready"]
-            else "no page ready within 60 s"
+            else "no page ready within 60 s | "
         )
+        browsers = group.get("browser_cpu_s")
         lines.append(
-            f"| {group['visitors']} visitors at once, each a window of their own (pool of "
-            f"{group['pool_size']}): page ready p50 / p95; answer p50 / p95; {ready}, "
-            f"{group['correct']} right | {measured} | <= 3 s; <= 500 ms (p95) |"
-        )
-        lines.append(
-            f"| the same: server memory idle / with the pages open (Voilà and kernels, PSS); "
-            f"kernels alive 60 s after every page closed | {group['server_idle_mb']:.0f} / "
-            f"{group['server_busy_mb']:.0f} MB; {group['kernels_60s_after_close']} "
-            f"| <= {group['pool_size']} (the pool) |"
+            f"| {group['visitors']} | {how} | {group['pool_size']} | {timing} "
+            f"| {group['correct']}/{group['visitors']} "
+            f"| {group.get('server_cpu_s', float('nan')):.1f} / "
+            f"{'-' if browsers is None else f'{browsers:.1f}'} "
+            f"| {group['server_idle_mb']:.0f} / {group['server_busy_mb']:.0f} MB "
+            f"| {group['kernels_60s_after_close']} |"
         )
     (folder / "dashboard.md").write_text("\n".join(lines) + "\n")
 

@@ -551,3 +551,26 @@ def test_the_camera_is_offered_on_a_phone(browser, server, files):
     expect(page.locator(".digit-result")).to_have_count(1)
     assert card_texts(page, 1) == [(files["photo.jpg"][1], None)]
     context.close()
+
+
+def test_the_benchmarks_browserless_visitor_is_served_like_a_page(server, files):
+    """benchmarks/wire_visitor.py (the crowd benchmark's visitor without a browser) sends what
+    a page sends: it gets the page's kernel, the widgets' states, the photo's right answer, and
+    its page-close request shuts the kernel down, as a closed tab's does."""
+    import asyncio
+    import sys
+
+    sys.path.insert(0, str(config.ROOT / "benchmarks"))
+    import wire_visitor
+
+    path, label = files["photo.jpg"]
+
+    async def go():
+        visit = await wire_visitor.visit(server.url, [], path.read_bytes())
+        await visit.leave()
+        return visit
+
+    visit = asyncio.run(go())
+    assert visit.error == "" and visit.shown == label
+    assert visit.page_ready_s is not None and visit.answer_ms is not None
+    assert _wait_for_log(server, f"Kernel shutdown: {visit.kernel}", 10.0)
