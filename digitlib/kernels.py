@@ -9,7 +9,8 @@ its preheating: a kernel that waited in the pool longer than the idle timeout wa
 as it was handed out, before its page could connect (measured: 20 visitors at once, a pool of
 22, every page whose kernel had waited 50 s lost it). Here the idle clock of a kernel restarts
 when the culler first sees it out of the pool, so a page always has the whole idle timeout to
-connect, and a page that went away without a word loses its kernel one timeout later.
+connect, and a page that went away without a word loses its kernel one timeout later. A kernel
+whose page has not connected yet is kept two minutes from hand-out (a page still loading).
 
 **The pool is refilled when the visitors are served, not while they are.** Voilà starts a
 replacement kernel ``fill_delay`` (1 s) after each hand-out; when a crowd arrives, those starts
@@ -34,6 +35,9 @@ from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelMana
 from traitlets import Float, Integer
 
 REFILL_QUIET_SECONDS = 5.0
+# A page on a busy device can take long to load: twenty chromium windows on two cores took 50-60 s
+# to connect, and their kernels, culled 30-40 s after hand-out, were lost.
+FIRST_CONNECT_GRACE_SECONDS = 120.0
 REFILL_AT_ONCE = 2  # one per core on the 2-core machine it was measured on
 REFILL_POLL_SECONDS = 0.25
 
@@ -42,6 +46,10 @@ class VisitorKernelManager(AsyncMappingKernelManager):
     """Culls a visitor's kernel only once it has been idle, out of the pool, for the timeout,
     and refills Voilà's pool when the visitors have been served."""
 
+    first_connect_grace = Float(
+        FIRST_CONNECT_GRACE_SECONDS,
+        help="Seconds a handed-out kernel waits for its page's first connection before culling.",
+    ).tag(config=True)
     refill_quiet = Float(
         REFILL_QUIET_SECONDS,
         help="Seconds without a new visitor before the pool's replacement kernels start.",
@@ -53,24 +61,40 @@ class VisitorKernelManager(AsyncMappingKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._seen_out_of_pool: set[str] = set()
+        self._connected_once: set[str] = set()
+        self._handed_out_at: dict[str, float] = {}
         self._last_visitor = 0.0
         self._starting: asyncio.Semaphore | None = None
         if hasattr(type(self), "get_rendered_notebook"):  # Voilà's pool class, built on this one
             _take_over_refill(self)
 
+    def notify_connect(self, kernel_id):
+        """A page's websocket connected to its kernel: from now on the 30 s rule applies."""
+        self._connected_once.add(kernel_id)
+        super().notify_connect(kernel_id)
+
     async def cull_kernels(self):
         """Forget the kernels that are gone, then cull as usual."""
-        self._seen_out_of_pool &= set(self._kernels)
+        alive = set(self._kernels)
+        self._seen_out_of_pool &= alive
+        self._connected_once &= alive
+        self._handed_out_at = {k: t for k, t in self._handed_out_at.items() if k in alive}
         await super().cull_kernels()
 
     async def cull_kernel_if_idle(self, kernel_id):
         """Voilà's pool has kept its own kernels out of here; a kernel seen for the first time is
-        one just handed to a page (or started for one): its idle clock starts now."""
+        one just handed to a page (or started for one): its idle clock starts now. Until its
+        page has connected once, it is kept for ``first_connect_grace`` seconds from then: a
+        page still loading on a slow or busy device has not gone away."""
+        kernel = self._kernels.get(kernel_id)
         if kernel_id not in self._seen_out_of_pool:
             self._seen_out_of_pool.add(kernel_id)
-            kernel = self._kernels.get(kernel_id)
+            self._handed_out_at[kernel_id] = time.monotonic()
             if kernel is not None and hasattr(kernel, "last_activity"):
                 kernel.last_activity = utcnow()
+            return None
+        waited = time.monotonic() - self._handed_out_at.get(kernel_id, 0.0)
+        if kernel_id not in self._connected_once and waited < self.first_connect_grace:
             return None
         return await super().cull_kernel_if_idle(kernel_id)
 

@@ -42,6 +42,10 @@ CULL_IDLE_SECONDS = 30
 CULL_INTERVAL_SECONDS = 10
 # Its idle clock starts when it leaves the pool (digitlib.kernels): at most 10 + 30 + 10 s.
 KERNEL_MANAGER = "digitlib.kernels.VisitorKernelManager"
+# How long a notebook cell's output may take to arrive while a kernel is preheated. nbclient's
+# 4 s is too short on two busy cores: under a crowd, a preheating kernel's widget output came
+# late, was dropped, and the page handed that kernel never showed the widgets.
+IOPUB_TIMEOUT_SECONDS = 60
 # The browser the tests and the benchmark drive: Debian's chromium (Playwright downloads none).
 # As root in a container, and with no network: no sandbox, no background connections.
 CHROMIUM = os.environ.get("DIGITLIB_CHROMIUM", "/usr/bin/chromium")
@@ -75,6 +79,7 @@ def voila_command(port: int = PORT, host: str = HOST, pool_size: int = POOL_SIZE
         f"--MappingKernelManager.cull_interval={CULL_INTERVAL_SECONDS}",
         "--MappingKernelManager.cull_connected=False",
         f"--VoilaConfiguration.multi_kernel_manager_class={KERNEL_MANAGER}",
+        f"--VoilaExecutor.iopub_timeout={IOPUB_TIMEOUT_SECONDS}",
         "--theme=light",
         "--template=digitlib",
     ]

@@ -421,6 +421,17 @@ def _wider_than_the_screen(page) -> list[str]:
     )
 
 
+def _box_when_shown(page, hook: str) -> dict | None:
+    """The element's box; the live answer is redrawn as the pen lifts, so it is read again if it
+    was being replaced at that moment."""
+    deadline = time.monotonic() + 5.0
+    while True:
+        box = page.locator(hook).bounding_box()
+        if box is not None or time.monotonic() > deadline:
+            return box
+        time.sleep(0.1)
+
+
 def _touch_stroke(context, page, box, points) -> None:
     devtools = context.new_cdp_session(page)
 
@@ -467,7 +478,7 @@ def test_phone_layout_keeps_the_canvas_clear_and_the_page_on_screen(browser, ser
     assert darkness > 150, f"the stroke is not visible on the canvas (darkness {darkness})"
     viewport_height = PHONES[size][1]
     for hook in ("canvas.digit-canvas", ".digit-clear", ".digit-live .digit-prediction"):
-        seen = page.locator(hook).bounding_box()
+        seen = _box_when_shown(page, hook)
         assert 0 <= seen["y"] and seen["y"] + seen["height"] <= viewport_height, (hook, seen)
     if size == "390x844":  # the README's phone pictures (`make screenshot` copies them)
         SHOTS.mkdir(parents=True, exist_ok=True)
@@ -570,7 +581,11 @@ def test_the_benchmarks_browserless_visitor_is_served_like_a_page(server, files)
         await visit.leave()
         return visit
 
-    visit = asyncio.run(go())
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Playwright's sync API keeps an event loop running in this thread: run the visit in another.
+    with ThreadPoolExecutor(1) as worker:
+        visit = worker.submit(asyncio.run, go()).result(timeout=120)
     assert visit.error == "" and visit.shown == label
     assert visit.page_ready_s is not None and visit.answer_ms is not None
     assert _wait_for_log(server, f"Kernel shutdown: {visit.kernel}", 10.0)

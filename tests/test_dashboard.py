@@ -326,6 +326,8 @@ def test_serve_command_has_the_safety_options():
         "--MappingKernelManager.cull_idle_timeout=",
         "'websocket_max_message_size': 268435456",
         "--template=digitlib",
+        "--VoilaConfiguration.multi_kernel_manager_class=digitlib.kernels.VisitorKernelManager",
+        "--VoilaExecutor.iopub_timeout=60",
     ):
         assert option in command
     template = serve.SHARE / "voila" / "templates" / "digitlib" / "index.html.j2"

@@ -32,12 +32,19 @@
     return click.call(this);
   };
 
-  // Hand files to the FileUpload; false when there is none on the page yet.
-  function send(files) {
-    const button = document.querySelector(".digit-upload");
-    if (!button || !files || !files.length) { return false; }
+  // Hand files to the FileUpload. Files given before the page's widgets are drawn wait for the
+  // upload button (up to a minute) rather than being dropped on the floor.
+  function send(files, tries) {
+    if (!files || !files.length) { return false; }
     const list = new DataTransfer();
     for (const file of files) { list.items.add(file); }
+    const button = document.querySelector(".digit-upload");
+    if (!button) {
+      if ((tries || 0) < 240) {
+        setTimeout(function () { send(list.files, (tries || 0) + 1); }, 250);
+      }
+      return false;
+    }
     waiting = list.files;
     try { button.click(); } finally { waiting = null; }
     return true;
