@@ -158,12 +158,24 @@ async def crowd(browser, server: BackgroundServer, files: list[tuple[Path, str]]
     for context, *_ in visits:
         await context.close()
     await asyncio.sleep(max(0.0, AFTER_CLOSE_S - (time.perf_counter() - closed)))
-    ready = [visit[2] for visit in visits if visit[2] is not None]
-    answers = [visit[3] * 1000 for visit in visits if visit[3] is not None]
+    outcomes = [
+        (visit[2], None if visit[3] is None else visit[3] * 1000, visit[4]) for visit in visits
+    ]
+    result = crowd_summary(server, files, outcomes, idle_mb, busy_mb, kernels_open)
+    result.update(server_cpu_s=round(cpu[0], 1), browser_cpu_s=round(cpu[1], 1))
+    return result
+
+
+def crowd_summary(server, files, outcomes, idle_mb, busy_mb, kernels_open) -> dict:
+    """One crowd's figures from each visitor's (page ready s, answer ms, digit shown), ``None``
+    for what never came, and the server's state measured around it."""
+    ready = [seconds for seconds, _, _ in outcomes if seconds is not None]
+    answers = [ms for _, ms, _ in outcomes if ms is not None]
+    shown = [digit for _, _, digit in outcomes]
     return {
         "visitors": len(files),
         "pages_ready": len(ready),
-        "correct": sum(visit[4] == label for visit, (_, label) in zip(visits, files, strict=True)),
+        "correct": sum(digit == label for digit, (_, label) in zip(shown, files, strict=True)),
         "page_ready_p50_s": round(percentile(ready, 50), 3),
         "page_ready_p95_s": round(percentile(ready, 95), 3),
         "answer_p50_ms": round(percentile(answers, 50), 1),
@@ -173,8 +185,6 @@ async def crowd(browser, server: BackgroundServer, files: list[tuple[Path, str]]
         "kernels_while_open": kernels_open,
         "kernels_60s_after_close": len(server.kernel_pids()),
         "pool_size": server.pool_size,
-        "server_cpu_s": round(cpu[0], 1),
-        "browser_cpu_s": round(cpu[1], 1),
     }
 
 
@@ -193,26 +203,11 @@ async def wire_crowd(server: BackgroundServer, assets: list[str], files) -> dict
         await visit.leave()
     closed = time.perf_counter()
     await asyncio.sleep(max(0.0, AFTER_CLOSE_S - (time.perf_counter() - closed)))
-    ready = [v.page_ready_s for v in visits if v.page_ready_s is not None]
-    answers = [v.answer_ms for v in visits if v.answer_ms is not None]
+    outcomes = [(v.page_ready_s, v.answer_ms, v.shown) for v in visits]
+    result = crowd_summary(server, files, outcomes, idle_mb, busy_mb, kernels_open)
     errors = sorted({v.error for v in visits if v.error})
-    return {
-        "visitors": len(files),
-        "pages_ready": len(ready),
-        "correct": sum(v.shown == label for v, (_, label) in zip(visits, files, strict=True)),
-        "page_ready_p50_s": round(percentile(ready, 50), 3),
-        "page_ready_p95_s": round(percentile(ready, 95), 3),
-        "answer_p50_ms": round(percentile(answers, 50), 1),
-        "answer_p95_ms": round(percentile(answers, 95), 1),
-        "server_idle_mb": round(idle_mb, 1),
-        "server_busy_mb": round(busy_mb, 1),
-        "kernels_while_open": kernels_open,
-        "kernels_60s_after_close": len(server.kernel_pids()),
-        "pool_size": server.pool_size,
-        "server_cpu_s": round(cpu, 1),
-        "assets_per_page": len(assets),
-        "errors": errors[:3],
-    }
+    result.update(server_cpu_s=round(cpu, 1), assets_per_page=len(assets), errors=errors[:3])
+    return result
 
 
 async def crowds(
