@@ -109,6 +109,7 @@ async def visit(
     xsrf = secrets.token_hex(16)
     started = time.perf_counter()
     socket = None
+    stage = "the page"
     try:
         page = await client.fetch(url, request_timeout=timeout)
         config = re.search(
@@ -117,7 +118,9 @@ async def visit(
             re.S,
         )
         result.kernel = json.loads(config.group(1))["kernelId"]
-        await asyncio.gather(*(client.fetch(a, request_timeout=timeout) for a in assets))
+        stage = "a static file"
+        await asyncio.gather(*(_asset(client, a, timeout) for a in assets))
+        stage = "the kernel's websocket"
 
         session = uuid.uuid4().hex
         ws_url = url.replace("http://", "ws://", 1).rstrip("/")
@@ -149,6 +152,7 @@ async def visit(
                 )
             )
         )
+        stage = "the widgets' states"
         states = None
         deadline = started + timeout
         while states is None:
@@ -161,6 +165,7 @@ async def visit(
         upload = next(
             model for model, state in states.items() if state["model_name"] == "FileUploadModel"
         )
+        stage = "the answer"
         chosen = time.perf_counter()
         value = [
             {
@@ -194,7 +199,7 @@ async def visit(
                 result.shown = found.group(1).strip()
         result.answer_ms = (time.perf_counter() - chosen) * 1000
     except Exception as error:  # a visitor lost: counted by the caller, not fatal
-        result.error = f"{type(error).__name__}: {error}"[:200]
+        result.error = f"{stage}: {type(error).__name__}: {error}"[:200]
 
     async def leave() -> None:
         if socket is not None:
@@ -214,6 +219,13 @@ async def visit(
 
     result.leave = leave
     return result
+
+
+async def _asset(client, address: str, timeout: float):
+    try:
+        return await client.fetch(address, request_timeout=timeout)
+    except Exception as error:  # which file: the visitor's error names it
+        raise RuntimeError(f"{urlsplit(address).path}: {type(error).__name__}: {error}") from error
 
 
 async def _receive(socket, deadline: float) -> dict:

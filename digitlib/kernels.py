@@ -8,9 +8,14 @@ but a kernel's idle clock runs from its last message, which for a preheated kern
 its preheating: a kernel that waited in the pool longer than the idle timeout was culled as soon
 as it was handed out, before its page could connect (measured: 20 visitors at once, a pool of
 22, every page whose kernel had waited 50 s lost it). Here the idle clock of a kernel restarts
-when the culler first sees it out of the pool, so a page always has the whole idle timeout to
-connect, and a page that went away without a word loses its kernel one timeout later. A kernel
-whose page has not connected yet is kept two minutes from hand-out (a page still loading).
+when Voilà hands it to a page (``get_rendered_notebook``), so a page always has the whole idle
+timeout to connect, and a page that went away without a word loses its kernel one timeout
+later. A kernel whose page has not connected yet is kept two minutes from hand-out (a page
+still loading). A kernel of the pool is never culled before its hand-out, also while it is
+still preheating, when Voilà's own guard does not know it yet: the hand-out used to be taken
+as the moment the culler first saw a kernel outside the pool's finished items, and a kernel
+first seen while preheating was culled on its real hand-out two minutes later, before its
+page connected (2 of 20 browserless visitors got "HTTP 404" from the kernel's websocket).
 
 **The pool is refilled when the visitors are served, not while they are.** Voilà starts a
 replacement kernel ``fill_delay`` (1 s) after each hand-out; when a crowd arrives, those starts
@@ -60,13 +65,12 @@ class VisitorKernelManager(AsyncMappingKernelManager):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._seen_out_of_pool: set[str] = set()
         self._connected_once: set[str] = set()
         self._handed_out_at: dict[str, float] = {}
         self._last_visitor = 0.0
         self._starting: asyncio.Semaphore | None = None
         if hasattr(type(self), "get_rendered_notebook"):  # Voilà's pool class, built on this one
-            _take_over_refill(self)
+            _take_over_pool(self)
 
     def notify_connect(self, kernel_id):
         """A page's websocket connected to its kernel: from now on the 30 s rule applies."""
@@ -76,24 +80,36 @@ class VisitorKernelManager(AsyncMappingKernelManager):
     async def cull_kernels(self):
         """Forget the kernels that are gone, then cull as usual."""
         alive = set(self._kernels)
-        self._seen_out_of_pool &= alive
         self._connected_once &= alive
         self._handed_out_at = {k: t for k, t in self._handed_out_at.items() if k in alive}
         await super().cull_kernels()
 
-    async def cull_kernel_if_idle(self, kernel_id):
-        """Voilà's pool has kept its own kernels out of here; a kernel seen for the first time is
-        one just handed to a page (or started for one): its idle clock starts now. Until its
-        page has connected once, it is kept for ``first_connect_grace`` seconds from then: a
-        page still loading on a slow or busy device has not gone away."""
+    def handed_out(self, kernel_id: str) -> None:
+        """A kernel is given to a page: its idle clock starts now."""
+        self._handed_out_at[kernel_id] = time.monotonic()
         kernel = self._kernels.get(kernel_id)
-        if kernel_id not in self._seen_out_of_pool:
-            self._seen_out_of_pool.add(kernel_id)
-            self._handed_out_at[kernel_id] = time.monotonic()
-            if kernel is not None and hasattr(kernel, "last_activity"):
-                kernel.last_activity = utcnow()
+        if kernel is not None and hasattr(kernel, "last_activity"):
+            kernel.last_activity = utcnow()
+
+    def _in_pool(self, kernel_id: str) -> bool:
+        """Started for Voilà's pool (preheating or waiting) and not handed out yet."""
+        if kernel_id in self._handed_out_at:
+            return False
+        data = getattr(self, "notebook_data", {})
+        return any(kernel_id in entry.get("kernel_ids", ()) for entry in data.values())
+
+    async def cull_kernel_if_idle(self, kernel_id):
+        """A kernel of the pool is kept until its hand-out. A kernel seen for the first time
+        and not of the pool is one Voilà started for a page (no pool): its idle clock starts
+        now. Until its page has connected once, a handed-out kernel is kept for
+        ``first_connect_grace`` seconds: a page still loading on a slow or busy device has not
+        gone away."""
+        if self._in_pool(kernel_id):
             return None
-        waited = time.monotonic() - self._handed_out_at.get(kernel_id, 0.0)
+        if kernel_id not in self._handed_out_at:
+            self.handed_out(kernel_id)
+            return None
+        waited = time.monotonic() - self._handed_out_at[kernel_id]
         if kernel_id not in self._connected_once and waited < self.first_connect_grace:
             return None
         return await super().cull_kernel_if_idle(kernel_id)
@@ -126,17 +142,18 @@ class VisitorKernelManager(AsyncMappingKernelManager):
             return content
 
 
-def _take_over_refill(manager: VisitorKernelManager) -> None:
-    """Route Voilà's refill through ``_refill_wait``.
+def _take_over_pool(manager: VisitorKernelManager) -> None:
+    """Route Voilà's refill through ``_refill_wait`` and tell the manager of each hand-out.
 
-    Voilà builds its pool class on top of this one, so its methods come first; the one wrapped
-    here is set on the instance. ``fill_if_needed`` makes each replacement as
+    Voilà builds its pool class on top of this one, so its methods come first; the ones wrapped
+    here are set on the instance. ``fill_if_needed`` makes each replacement as
     ``wait_before(delay, self._initialize(...))``, a module function it looks up when called,
     so it is swapped for the manager's wait for the duration of the call (synchronous: nothing
-    else runs meanwhile)."""
+    else runs meanwhile). ``get_rendered_notebook`` pops a kernel from the pool for a page."""
     from voila import voila_kernel_manager as voila_pool
 
     fill_if_needed = type(manager).fill_if_needed
+    get_rendered_notebook = type(manager).get_rendered_notebook
 
     def fill(*args, **kwargs):
         if kwargs.get("delay", args[0] if args else None) != 0:
@@ -148,4 +165,10 @@ def _take_over_refill(manager: VisitorKernelManager) -> None:
         finally:
             voila_pool.wait_before = original
 
+    async def hand_out(*args, **kwargs):
+        rendering, cache, kernel_id = await get_rendered_notebook(manager, *args, **kwargs)
+        manager.handed_out(kernel_id)
+        return rendering, cache, kernel_id
+
     manager.fill_if_needed = fill
+    manager.get_rendered_notebook = hand_out
