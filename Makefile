@@ -83,8 +83,12 @@ format: $(DEV_STAMP) ## Format and fix imports with ruff
 	$(BIN)/ruff format digitlib tests benchmarks
 
 .PHONY: pipeline
-pipeline: $(DEV_STAMP) data ## Re-run notebooks 01-04 with papermill into runs/ (PARAMS=default|smoke)
-	$(BIN)/python -m digitlib.pipeline --params $(PARAMS)
+pipeline: $(DEV_STAMP) data ## Re-run notebooks 01-05 with papermill into runs/ (PARAMS=default|smoke, ONLY=03-train ...)
+	$(BIN)/python -m digitlib.pipeline --params $(PARAMS) $(if $(ONLY),--only $(ONLY))
+
+.PHONY: learn
+learn: $(DEV_STAMP) data ## Fine-tune the default model on the dashboard's saved corrections (notebook 06); kept only if better
+	$(BIN)/python -m digitlib.pipeline --params $(PARAMS) --only 06-corrections --output runs/corrections
 
 .PHONY: bench
 bench: $(DEV_STAMP) data $(CHROMIUM) ## Seed vs digitlib side by side, uploads, the dashboard in a browser -> reports/

@@ -214,6 +214,15 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
     Never raises: bad input becomes a sentence, and anything unexpected is logged and shown as
     a plain apology (no traceback reaches the page).
     """
+    body, ok, record, _ = read(recognizer, name, data, mode)
+    return body, ok, record
+
+
+def read(
+    recognizer: Recognizer, name: str, data: bytes, mode: str
+) -> tuple[str, bool, dict, Prediction | NumberReading | None]:
+    """:func:`process`, and the answer itself (``None`` for a sentence): what a correction of
+    the card stores beside the file."""
     started = time.perf_counter()
     record = {"file": name, "mode": mode}
     try:
@@ -224,14 +233,14 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
             reading = recognizer.read_number(decoded)
             elapsed = (time.perf_counter() - started) * 1000
             record.update(answer=reading.text, **reading.to_dict())
-            return number_html(name, decoded, reading, elapsed), True, record
+            return number_html(name, decoded, reading, elapsed), True, record, reading
         try:
             prediction = recognizer.predict(decoded, keep_stages=True)
         except NoDigitFoundError as error:  # a number uploaded as one digit points to the mode
             raise recognizer.single_digit_refusal(data, error) from None
         elapsed = (time.perf_counter() - started) * 1000
         record.update(answer=str(prediction.digit), **prediction.to_dict())
-        return digit_html(name, decoded, prediction, elapsed), True, record
+        return digit_html(name, decoded, prediction, elapsed), True, record, prediction
     except (InvalidImageError, NoDigitFoundError) as error:
         message = str(error)
     except MemoryError:
@@ -240,7 +249,7 @@ def process(recognizer: Recognizer, name: str, data: bytes, mode: str) -> tuple[
     except Exception:  # noqa: BLE001 - the page must never show a traceback
         log.exception("unexpected failure on %r", name)
         message = GENERIC_ERROR
-    return error_html(name, message), False, error_record(name, mode, message)
+    return error_html(name, message), False, error_record(name, mode, message), None
 
 
 def error_record(name: str, mode: str, message: str) -> dict:

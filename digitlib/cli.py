@@ -1,4 +1,4 @@
-"""The ``digitlib`` command line: predict, read-number, fetch-data, train.
+"""The ``digitlib`` command line: predict, read-number, fetch-data, train, corrections.
 
 Exit status: 0 when every file was recognised, 1 when some file had no digit or could not be
 read (each gets its own line), 2 for a usage error or missing data.
@@ -82,7 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     fetch.set_defaults(handler=_fetch_data)
 
-    from digitlib import pipeline
+    from digitlib import corrections, pipeline
+
+    stored = commands.add_parser(
+        "corrections", help="list, export or import the corrections saved in the dashboard"
+    )
+    corrections.add_arguments(stored)
+    stored.set_defaults(handler=corrections.run_from_arguments)
 
     train = commands.add_parser("train", help="run the research pipeline (notebooks 01-04)")
     pipeline.add_arguments(train)

@@ -10,7 +10,8 @@ Stable CSS classes (docs/architecture.md): ``digit-upload`` (the FileUpload), ``
 (take a photo, on touch screens), ``digit-result`` (one card per processed image),
 ``digit-prediction`` (the element whose text is the predicted digit or number), ``digit-error``
 (a sentence for the user), ``digit-canvas`` (the drawing area), ``digit-clear``, ``digit-live``
-(the drawing's answer), ``digit-download``.
+(the drawing's answer), ``digit-download``, ``digit-correct`` (save the right answer: on every
+card with an answer and on the drawing pad, :mod:`digitlib.feedback`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import cv2
 import ipywidgets as widgets
 import numpy as np
 
-from digitlib import imageio, samples
+from digitlib import config, corrections, imageio, samples
 from digitlib.cards import (  # noqa: F401 - the card functions are also this module's API
     GENERIC_ERROR,
     _fit,
@@ -41,9 +42,13 @@ from digitlib.cards import (  # noqa: F401 - the card functions are also this mo
     network_input_uri,
     number_html,
     process,
+    read,
     results_csv,
 )
+from digitlib.corrections import Correction
 from digitlib.errors import NoDigitFoundError
+from digitlib.feedback import CorrectionControl, ResultCard
+from digitlib.prediction import NumberReading
 from digitlib.recognizer import Prediction, Recognizer
 
 log = logging.getLogger("digitlib.dashboard")
@@ -112,10 +117,19 @@ def uploaded_files(value) -> list[UploadedFile]:
 class Dashboard:
     """Everything on the page. ``Dashboard().widget`` is what the notebook displays."""
 
-    def __init__(self, recognizer: Recognizer | None = None, samples_dir: Path | None = None):
+    def __init__(
+        self,
+        recognizer: Recognizer | None = None,
+        samples_dir: Path | None = None,
+        corrections_db: str | Path | None = None,
+    ):
         # A kernel per visitor, idle most of the time: no memory kept between runs.
         self.recognizer = recognizer or Recognizer.load(arena=False)
         self.samples_dir = Path(samples_dir or samples.SAMPLES_DIR)
+        self.corrections_db = corrections_db  # None: $DIGITLIB_CORRECTIONS_DB or the default
+        self.model_sha256 = corrections.model_sha256(
+            getattr(self.recognizer, "model_path", config.DEFAULT_ONNX)
+        )
         self._last_batch: list[UploadedFile] = []
         self._switching = False
 
@@ -145,7 +159,7 @@ class Dashboard:
         self.results.add_class("digit-results")
 
         self.samples_row = self._samples_row()
-        self.drawing = DrawingPad(self.recognizer)
+        self.drawing = DrawingPad(self.recognizer, self.model_sha256, corrections_db)
 
         # The page's script takes files dropped or pasted anywhere, and the camera's photo, in
         # through self.upload, so they arrive exactly as chosen files do.
@@ -207,7 +221,7 @@ class Dashboard:
             self.upload.value = ()
         self.handle(files)
 
-    def handle(self, files: list[UploadedFile]) -> list[widgets.HTML]:
+    def handle(self, files: list[UploadedFile]) -> list[ResultCard]:
         """Process a batch of files and put one card per file at the top of the results."""
         self._last_batch = files[:MAX_FILES]
         made = [self._card(f) for f in self._last_batch]
@@ -224,22 +238,28 @@ class Dashboard:
         release_memory()
         return cards
 
-    def _card(self, upload: UploadedFile) -> tuple[widgets.HTML, dict]:
+    def _card(self, upload: UploadedFile) -> tuple[ResultCard, dict]:
         if upload.size > imageio.MAX_BYTES:  # refused by its size: its bytes never came
             message = imageio.size_sentence(upload.size)
             body = error_html(upload.name, message)
             record = error_record(upload.name, self.mode.value, message)
-        else:
-            body, _, record = process(self.recognizer, upload.name, upload.data, self.mode.value)
-        return self._card_html(body), record
+            return self._card_html(body), record
+        mode = self.mode.value
+        body, _, record, answer = read(self.recognizer, upload.name, upload.data, mode)
+        if answer is None:
+            return self._card_html(body), record
+
+        def draft() -> Correction:
+            return correction_draft(upload.name, upload.data, mode, answer, self.model_sha256)
+
+        control = CorrectionControl(draft, mode, self.corrections_db)
+        return ResultCard(body, control), record
 
     @staticmethod
-    def _card_html(body: str) -> widgets.HTML:
-        card = widgets.HTML(body, layout=widgets.Layout(width="auto"))
-        card.add_class("digit-result")
-        return card
+    def _card_html(body: str) -> ResultCard:
+        return ResultCard(body)
 
-    def _show(self, cards: list[widgets.HTML], records: list[dict]) -> None:
+    def _show(self, cards: list[ResultCard], records: list[dict]) -> None:
         kept = list(cards) + list(self.results.children)
         for old in kept[MAX_CARDS:]:
             old.close()
@@ -290,7 +310,7 @@ class Dashboard:
             items.append(item)
         return widgets.HBox(items, layout=widgets.Layout(gap="8px", flex_flow="row wrap"))
 
-    def open_sample(self, path: Path) -> list[widgets.HTML]:
+    def open_sample(self, path: Path) -> list[ResultCard]:
         """Recognise an example, switching to number mode for the number."""
         wanted = "number" if path.stem.startswith("number") else "digit"
         if self.mode.value != wanted:
@@ -302,13 +322,43 @@ class Dashboard:
         return self.handle([UploadedFile(path.name, path.read_bytes(), path.stat().st_size)])
 
 
+def correction_draft(
+    name: str,
+    data: bytes,
+    mode: str,
+    answer: Prediction | NumberReading,
+    model_sha256: str,
+    source: str = "upload",
+) -> Correction:
+    """What a correction of this answer stores, all but the right label."""
+    digits = answer.digits if isinstance(answer, NumberReading) else [answer]
+    return Correction(
+        source=source,
+        file_name=name,
+        mode=mode,
+        original=data,
+        network_input=np.stack([d.network_input for d in digits]),
+        answer=answer.text if isinstance(answer, NumberReading) else str(answer.digit),
+        probabilities=[[round(float(p), 6) for p in d.probabilities] for d in digits],
+        label="",
+        model_sha256=model_sha256,
+    )
+
+
 class DrawingPad:
     """A canvas to draw on with mouse, pen or finger; the prediction follows the pen."""
 
-    def __init__(self, recognizer: Recognizer):
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        model_sha256: str = "",
+        corrections_db: str | Path | None = None,
+    ):
         from ipycanvas import Canvas  # only the dashboard needs it
 
         self.recognizer = recognizer
+        self.model_sha256 = model_sha256
+        self.last: Prediction | None = None  # the answer shown, what a correction corrects
         self.raster = np.full((CANVAS_SIDE, CANVAS_SIDE), 255, np.uint8)
         self.strokes: list[list[tuple[float, float]]] = []
         self._drawing = False
@@ -334,11 +384,24 @@ class DrawingPad:
         self.answer.add_class("digit-live")
         pad = widgets.VBox([self.canvas, self.clear_button])
         pad.add_class("digit-pad")  # never shrinks: the answer goes below rather than over it
-        self.widget = widgets.HBox(
+        drawn = widgets.HBox(
             [pad, self.answer],
             layout=widgets.Layout(gap="8px 16px", align_items="flex-start"),
         )
-        self.widget.add_class("digit-draw")
+        drawn.add_class("digit-draw")
+        self.correction = CorrectionControl(self._draft, "digit", corrections_db)
+        self.widget = widgets.VBox([drawn, self.correction.widget])
+
+    def _draft(self) -> Correction | None:
+        """The drawing as a PNG and the answer shown for it."""
+        if self.last is None:
+            return None
+        ok, png = cv2.imencode(".png", self.raster)
+        if not ok:  # pragma: no cover - OpenCV encodes any uint8 image
+            raise RuntimeError("could not encode the drawing")
+        return correction_draft(
+            "drawing.png", png.tobytes(), "digit", self.last, self.model_sha256, "drawing"
+        )
 
     @staticmethod
     def _idle_html() -> str:
@@ -367,6 +430,8 @@ class DrawingPad:
                     self.canvas.stroke_line(x0, y0, x1, y1)
 
     def _down(self, x: float, y: float) -> None:
+        if self.correction.saved is not None:  # a new drawing gets a correction of its own
+            self.correction.reset()
         self._drawing = True
         self.strokes.append([(x, y)])
         self._segment((x, y), (x, y))
@@ -409,6 +474,8 @@ class DrawingPad:
         self.raster[:] = 255
         self._repaint()
         self.answer.value = self._idle_html()
+        self.last = None
+        self.correction.reset()
 
     def update(self) -> Prediction | None:
         """Predict from what is drawn so far and show it."""
@@ -417,6 +484,7 @@ class DrawingPad:
             prediction = self.recognizer.predict(self.raster)
         except NoDigitFoundError:
             # Nothing drawn yet, or strokes that do not (yet) look like a digit.
+            self.last = None
             self.answer.value = (
                 '<div class="digit-answer digit-not-yet">Not a digit yet: keep drawing.</div>'
                 if self.strokes
@@ -425,8 +493,10 @@ class DrawingPad:
             return None
         except Exception:  # noqa: BLE001 - never a traceback on the page
             log.exception("live prediction failed")
+            self.last = None
             self.answer.value = f'<div class="digit-error">{html.escape(GENERIC_ERROR)}</div>'
             return None
+        self.last = prediction
         self.answer.value = (
             '<div class="digit-live-top">'
             + '<div class="digit-answer"><div class="digit-prediction">'

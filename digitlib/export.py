@@ -155,7 +155,7 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
         )
     total = card.get("total_train_seconds", train["train_seconds"])
     stages, done = "", card.get("stages", {})
-    count = 1 + ("clean" in done) + ("uploads" in done)
+    count = 1 + ("clean" in done) + ("uploads" in done) + ("corrections" in done)
     if "clean" in done:
         clean = card["stages"]["clean"]
         clean_aug = _augment_text(clean["config"]["augment"])
@@ -182,6 +182,19 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
             f"weights here are {1 - up['alpha']:g} x the weights before it + {up['alpha']:g} x "
             f"the fine-tuned copy, with BatchNorm statistics re-estimated on training digits and "
             f"upload inputs. "
+        )
+    if "corrections" in done:
+        fix = done["corrections"]
+        stages += (
+            f"Then stage {count} (notebook 06): fine-tuned on {fix['learned_from']} digits of "
+            f"the dashboard's users' corrections and {fix['contrast_digits']} training digits "
+            f"of the classes they had been taken for, {fix['share']:g} of each batch, the rest "
+            f"training digits, for {fix['config']['epochs']} epochs (Adam, "
+            f"{fix['config']['learning_rate']:g}), mixed back {1 - fix['alpha']:g} x before + "
+            f"{fix['alpha']:g} x fine-tuned; {fix['held_out']} corrected digits held out read "
+            f"right {fix['before']['held_out']:.1%} before and {fix['after']['held_out']:.1%} "
+            f"after, MNIST test {fix['before']['mnist_test']:.2%} and "
+            f"{fix['after']['mnist_test']:.2%}. "
         )
     if stages:
         stages += f"All {count} stages took {total / 60:.1f} minutes.\n\n"

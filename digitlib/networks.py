@@ -148,6 +148,13 @@ def load_screen(
     card = json.loads(card_path.read_text())
     if card.get("classifier") != classifier:
         return None, None
+    # Distilled from that very file: a model fine-tuned since (notebook 06, on corrections) has
+    # another SHA-256 in its sidecar, and this screen would answer with the old model's habits.
+    sidecar = Path(directory) / (classifier + ".json")
+    if "classifier_sha256" in card and sidecar.is_file():
+        files = json.loads(sidecar.read_text()).get("files", {})
+        if files.get("onnx", {}).get("sha256") != card["classifier_sha256"]:
+            return None, None
     # One thread: a network this small gains little from two (one image: 85 us against 125),
     # and predict_many restores the next chunk on the other core while it reads.
     return session(path, threads=1, arena=arena), card

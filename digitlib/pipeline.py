@@ -16,6 +16,9 @@ from pathlib import Path
 from digitlib import config
 
 NOTEBOOKS = ("01-load-data", "02-augment", "03-train", "04-evaluate", "05-robustness")
+# Run only when asked (--only): learning from the dashboard's corrections changes the model the
+# dashboard serves, from data its users gave, so it is a step of its own (`make learn`).
+OPTIONAL = ("06-corrections",)
 KERNEL = "digitlib"
 # Training needs the research install; the serving install (`make dashboard`) has no yaml,
 # papermill or TensorFlow, and says so in a sentence instead of a traceback.
@@ -66,7 +69,10 @@ def run(
     # fine; a key that no notebook declares (a typo) is refused, and so is an override that
     # none of the notebooks being run would see.
     everywhere = set().union(
-        *(declared_parameters(config.NOTEBOOKS_DIR / f"{name}.ipynb") for name in NOTEBOOKS)
+        *(
+            declared_parameters(config.NOTEBOOKS_DIR / f"{name}.ipynb")
+            for name in NOTEBOOKS + OPTIONAL
+        )
     )
     selected = set().union(*declared.values()) if declared else set()
     unknown = sorted((set(values) - everywhere) | (set(overrides or {}) - selected))
@@ -108,7 +114,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The pipeline's options, shared by ``python -m digitlib.pipeline`` and ``digitlib train``."""
     parser.add_argument("--params", default="default", help="parameter set name or YAML path")
     parser.add_argument("--output", help="folder for the executed notebooks (default runs/PARAMS)")
-    parser.add_argument("--only", nargs="+", choices=NOTEBOOKS, help="run just these notebooks")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=NOTEBOOKS + OPTIONAL,
+        help="run just these notebooks (06-corrections runs only when named here)",
+    )
     parser.add_argument(
         "-p",
         "--set",

@@ -92,7 +92,7 @@ class Recognizer(Cascade):
         screen_session, screen_card = (
             load_screen(path.parent, path.stem, arena) if gate and screen else (None, None)
         )
-        return cls(
+        recognizer = cls(
             session(path, arena=arena),
             threshold,
             metadata,
@@ -103,6 +103,8 @@ class Recognizer(Cascade):
             quick,
             tuning,
         )
+        recognizer.model_path = path  # the file that answers (a correction names its SHA-256)
+        return recognizer
 
     def predict(self, image, keep_stages: bool = False) -> Prediction:
         """Recognise the single digit in ``image`` (bytes, path or numpy array)."""

@@ -5,6 +5,8 @@
 * :func:`canvas` — a drawing with a uniform pen on a transparent background, in several colours.
 * :func:`crop` — a white-on-black crop, MNIST's own polarity at another size.
 * :func:`number_photo` — several digits written on one line, photographed.
+* :func:`flag_one` — an MNIST 1 written the European way, with a long flag (the style the
+  committed model reads as a 7 most of the time; reports/corrections.md).
 
 Everything is deterministic given the ``numpy.random.Generator``. Only ever feed MNIST *test*
 digits here when the result is used to evaluate a model trained on MNIST's training split.
@@ -44,6 +46,28 @@ class Sample:
     size: tuple[int, int]  # width, height
     notes: str = ""
     indices: tuple[int, ...] = ()  # which of the given digits it shows, left to right
+
+
+def flag_one(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A 28x28 MNIST 1 with a European flag added: a stroke of the pen's width from the top of
+    the 1 down to the left, 30-45% of its height long and 20-45 degrees below horizontal, as
+    many writers outside the US make their 1s (without a base)."""
+    digit = np.asarray(digit, np.uint8)
+    ys, xs = np.nonzero(digit > 60)
+    if len(ys) == 0:
+        return digit.copy()
+    top, bottom = ys.min(), ys.max()
+    height = bottom - top
+    x_top = np.nonzero(digit[top] > 60)[0].mean()
+    length = rng.uniform(0.3, 0.45) * height
+    angle = np.deg2rad(rng.uniform(20, 45))
+    end = (x_top - length * np.cos(angle), top + length * np.sin(angle))
+    scale = 10  # drawn at 280x280 with anti-aliasing, then brought back to 28x28
+    big = cv2.resize(digit, (28 * scale, 28 * scale), interpolation=cv2.INTER_LINEAR)
+    pen = int(rng.uniform(14, 24))  # about MNIST's stroke width
+    start = (int(x_top * scale), int(top * scale + scale // 2))
+    cv2.line(big, start, (int(end[0] * scale), int(end[1] * scale)), 255, pen, cv2.LINE_AA)
+    return cv2.resize(big, (28, 28), interpolation=cv2.INTER_AREA)
 
 
 def _ink_layer(

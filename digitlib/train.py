@@ -335,10 +335,12 @@ def finetune_on_uploads(
     upload_labels: np.ndarray,
     config: TrainConfig,
     log: Callable[[str], None] = print,
+    share: float = 0.5,
 ) -> TrainResult:
     """Fine-tune ``network`` (in place) on the pipeline's outputs for uploads of training digits
-    (:func:`digitlib.uploads.training_inputs`), each batch half those and half MNIST training
-    digits with ``config.augment`` (notebook 03 gives them as they are: augmenting them, even
+    (:func:`digitlib.uploads.training_inputs`), or on users' corrections (notebook 06), each
+    batch ``share`` of those (half by default) and the rest MNIST training digits with
+    ``config.augment`` (notebook 03 gives them as they are: augmenting them, even
     half of them, cost clean accuracy and did not help the corruption suite through the
     pipeline). Adam at a constant ``config.learning_rate`` for ``config.epochs`` passes over the
     uploads; the last epoch is kept, with the BatchNorm statistics it trained with (batches of
@@ -347,17 +349,19 @@ def finetune_on_uploads(
     The validation split of ``config.seed`` never enters (pass uploads made from the fit split).
     """
     x_fit, y_fit, x_val, y_val = _seeded_split(config, mnist)
-    half = config.batch_size // 2
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    half = min(config.batch_size - 1, max(1, round(config.batch_size * share)))
     if len(upload_inputs) < half:
         raise ValueError(
-            f"a batch of {config.batch_size} is half upload inputs: need at least {half}, "
+            f"a batch of {config.batch_size} holds {half} upload inputs: need at least {half}, "
             f"got {len(upload_inputs)}"
         )
     uploads = augment_lib.make_dataset(
         upload_inputs, upload_labels, half, shuffle=True, seed=config.seed
     )
     plain = augment_lib.make_dataset(
-        x_fit, y_fit, half, config.augment, shuffle=True, seed=config.seed + 1
+        x_fit, y_fit, config.batch_size - half, config.augment, shuffle=True, seed=config.seed + 1
     ).repeat()
     train_ds = tf.data.Dataset.zip(uploads, plain).map(
         lambda a, b: (tf.concat([a[0], b[0]], 0), tf.concat([a[1], b[1]], 0))
@@ -370,8 +374,9 @@ def finetune_on_uploads(
     )
     epoch_log = EpochLog(config.epochs, log)
     log(
-        f"fine-tuning on {len(upload_inputs):,} upload inputs, each batch half uploads and half "
-        f"of {len(x_fit):,} training digits, {config.epochs} epochs"
+        f"fine-tuning on {len(upload_inputs):,} inputs, {half} of each batch of "
+        f"{config.batch_size} (the rest from {len(x_fit):,} training digits), "
+        f"{config.epochs} epochs"
     )
     start = time.perf_counter()
     fit = network.fit(

@@ -11,6 +11,20 @@ import pytest  # noqa: E402
 from digitlib import data  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="session")
+def corrections_elsewhere(tmp_path_factory):
+    """No test writes to the project's own corrections database: every save (the dashboard's,
+    the browser tests' server's kernels) goes to a scratch one unless a test names its own."""
+    path = tmp_path_factory.mktemp("corrections") / "corrections.sqlite"
+    previous = os.environ.get("DIGITLIB_CORRECTIONS_DB")
+    os.environ["DIGITLIB_CORRECTIONS_DB"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("DIGITLIB_CORRECTIONS_DB", None)
+    else:
+        os.environ["DIGITLIB_CORRECTIONS_DB"] = previous
+
+
 @pytest.fixture(scope="session")
 def mnist() -> data.MNIST:
     """The canonical MNIST split (fetched and verified by ``make data`` before the tests)."""

@@ -8,6 +8,7 @@ A screenshot of every scenario is saved under ``runs/browser/``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -167,6 +168,34 @@ def test_number_mode_reads_a_number(page, files):
     upload(page, path)
     assert card_texts(page, 1) == [(label, None)]
     assert page.locator(".digit-result").first.locator(".digit-digit").count() == len(label)
+
+
+def test_correct_an_answer_and_the_row_holds_the_original_file(page, files, corrections_elsewhere):
+    from playwright.sync_api import expect
+
+    from digitlib import corrections
+
+    path, label = files["photo.jpg"]
+    upload(page, path)
+    card = page.locator(".digit-result").first
+    shown = card.locator(".digit-prediction").inner_text()
+    right = str((int(label) + 3) % 10)  # as if the answer had been wrong
+    control = card.locator(".digit-correct")
+    expect(control).to_be_visible()
+    control.locator(".digit-correct-choice select").select_option(right)
+    control.locator(".digit-correct-save").click()
+    expect(control.locator(".digit-correct-saved")).to_contain_text(
+        f"the right answer is {right}", timeout=TIMEOUT_MS
+    )
+    expect(control.locator(".digit-correct-save")).to_be_disabled()
+    rows = [
+        row for row in corrections.load(corrections_elsewhere) if row.original == path.read_bytes()
+    ]
+    assert len(rows) == 1
+    (row,) = rows
+    assert row.file_name == "photo.jpg" and row.label == right and row.answer == shown
+    assert row.source == "upload" and row.network_input.shape == (1, 28, 28)
+    assert row.model_sha256 == hashlib.sha256(config.DEFAULT_ONNX.read_bytes()).hexdigest()
 
 
 def test_draw_a_digit_with_the_mouse(page):

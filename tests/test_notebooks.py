@@ -110,3 +110,93 @@ def test_unknown_parameter_is_refused(tmp_path):
 def test_only_accepts_the_whole_parameter_set_but_refuses_overrides_it_would_ignore(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         pipeline.run("smoke", tmp_path, notebooks=("05-robustness",), overrides={"epochs": 3})
+
+
+def _models_copy(folder):
+    import shutil
+
+    from digitlib import config
+
+    models = folder / "models"
+    models.mkdir()
+    for name in ("digit_cnn", "digit_gate", "digit_screen"):
+        for path in config.MODELS_DIR.glob(f"{name}.*"):
+            shutil.copy2(path, models / path.name)
+    return models
+
+
+def _run_06(folder, database):
+    outputs = {
+        "corrections_db": str(database),
+        "model_dir": str(folder / "models"),
+        "reports_dir": str(folder / "reports"),
+        "figures_dir": str(folder / "reports" / "figures"),
+    }
+    (executed,) = pipeline.run(
+        "smoke", folder / "executed", ("06-corrections",), outputs, stream_output=False
+    )
+    notebook = nbformat.read(executed, as_version=4)
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors[:1]
+    text = "".join(
+        o.get("text", "") for c in notebook.cells for o in c.get("outputs", []) if "text" in o
+    )
+    return json.loads((folder / "reports" / "corrections_run.json").read_text()), text
+
+
+def test_notebook_06_learns_from_a_small_database_made_here(tmp_path, mnist):
+    import hashlib
+
+    import numpy as np
+
+    from digitlib import corrections, data, synth
+    from digitlib.dashboard import Dashboard, UploadedFile
+    from digitlib.recognizer import Recognizer
+
+    models = _models_copy(tmp_path)
+    before = hashlib.sha256((models / "digit_cnn.onnx").read_bytes()).hexdigest()
+    database = tmp_path / "corrections.sqlite"
+    # A visitor corrects flagged 1s (training digits, outside the smoke validation split).
+    x_fit, y_fit, _, _ = data.validation_split(mnist.x_train, mnist.y_train, 1000, seed=42)
+    ones = x_fit[y_fit == 1]
+    rng = np.random.default_rng(6)
+    app = Dashboard(Recognizer.load(models / "digit_cnn.onnx"), corrections_db=database)
+    for n in range(60):
+        photo = synth.photo(synth.flag_one(ones[n], rng), 1, rng, side=400)
+        (card,) = app.handle([UploadedFile(f"one-{n}.jpg", photo.data, len(photo.data))])
+        if card.control is not None and card.control.draft().answer != "1":
+            card.control.choice.value = "1"
+            assert card.control.save() is not None
+    saved = corrections.load(database)
+    assert len(saved) >= 16, "the committed model reads most flagged 1s as 7"
+
+    run, text = _run_06(tmp_path, database)
+    assert run["corrections"] == len(saved) and run["learnable"] == len(saved)
+    assert run["learned_from"] + run["held_out"] == len(saved) and run["held_out"] >= 1
+    assert f"{len(saved)} corrections, {len(saved)} of them wrong answers" in text
+    assert "MNIST test accuracy" in run["reasons"][0] and "held-out" in run["reasons"][1]
+    assert (tmp_path / "reports" / "figures" / "corrections.png").is_file()
+    after = hashlib.sha256((models / "digit_cnn.onnx").read_bytes()).hexdigest()
+    sidecar = json.loads((models / "digit_cnn.json").read_text())
+    if run["accepted"]:
+        assert after != before and sidecar["files"]["onnx"]["sha256"] == after
+        stage = sidecar["stages"]["corrections"]
+        assert stage["previous_onnx_sha256"] == before and stage["learned_from"] > 0
+        assert "clean" in sidecar["stages"]  # the earlier stages are still recorded
+        assert run["after"]["mnist_test"] >= run["before"]["mnist_test"] - 0.0005
+        assert run["after"]["held_out"] > run["before"]["held_out"]
+        # The screen was distilled from the previous file: not used with the new one.
+        assert Recognizer.load(models / "digit_cnn.onnx").screen is None
+    else:
+        assert after == before and sidecar["files"]["onnx"]["sha256"] == before
+
+
+def test_notebook_06_with_too_few_corrections_keeps_the_model(tmp_path):
+    import hashlib
+
+    models = _models_copy(tmp_path)
+    before = hashlib.sha256((models / "digit_cnn.onnx").read_bytes()).hexdigest()
+    run, text = _run_06(tmp_path, tmp_path / "none-yet.sqlite")
+    assert run["corrections"] == 0 and run["accepted"] is False
+    assert "Too few corrections to learn from (0; at least" in text
+    assert hashlib.sha256((models / "digit_cnn.onnx").read_bytes()).hexdigest() == before

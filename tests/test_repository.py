@@ -13,7 +13,7 @@ NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
 def test_pipeline_notebooks_exist_in_order():
-    assert [path.stem for path in NOTEBOOKS] == list(pipeline.NOTEBOOKS)
+    assert [path.stem for path in NOTEBOOKS] == list(pipeline.NOTEBOOKS + pipeline.OPTIONAL)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
