@@ -172,7 +172,8 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
     if "uploads" in done:
         up = done["uploads"]
         stages += (
-            f"Then stage {count}: those weights fine-tuned for {up['config']['epochs']} epochs "
+            f"Then stage {count - ('corrections' in done)}: those weights fine-tuned for "
+            f"{up['config']['epochs']} epochs "
             f"(Adam, {up['config']['learning_rate']:g}) on {up['network_inputs']:,} inputs "
             f"that the serving pipeline made of {up['uploads']:,} uploads of training digits "
             f"(photos, drawings, crops, digits cut from photographed numbers), each batch half "
