@@ -246,13 +246,12 @@ class Dashboard:
             return self._card_html(body), record
         mode = self.mode.value
         body, _, record, answer = read(self.recognizer, upload.name, upload.data, mode)
-        if answer is None:
+        digits = answer.digits if isinstance(answer, NumberReading) else [answer]
+        if answer is None or not digits:
             return self._card_html(body), record
-
-        def draft() -> Correction:
-            return correction_draft(upload.name, upload.data, mode, answer, self.model_sha256)
-
-        control = CorrectionControl(draft, mode, self.corrections_db)
+        # Made now, so the card keeps the file and the inputs but not the answer's stage images.
+        draft = correction_draft(upload.name, upload.data, mode, answer, self.model_sha256)
+        control = CorrectionControl(lambda: draft, mode, self.corrections_db)
         return ResultCard(body, control), record
 
     @staticmethod
