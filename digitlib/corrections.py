@@ -92,7 +92,7 @@ class Correction:
     probabilities: list  # one list of ten per network input
     label: str
     model_sha256: str
-    saved_at: str = field(default_factory=lambda: _now())
+    saved_at: str = field(default_factory=lambda: utc_now())
     id: int | None = None
 
     @property
@@ -114,7 +114,8 @@ class Correction:
         return self.answer != self.label
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The time a correction is saved: UTC, ISO 8601, to the microsecond."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -156,7 +157,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def _sentence(error: Exception, path: Path) -> str:
+def _sentence(error: Exception) -> str:
     text = str(error).lower()
     if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return (
@@ -213,7 +214,7 @@ def save(correction: Correction, path: str | Path | None = None) -> int:
     try:
         connection = _open(path)
     except (sqlite3.Error, OSError) as error:
-        raise CorrectionNotSaved(_sentence(error, path)) from error
+        raise CorrectionNotSaved(_sentence(error)) from error
     try:
         with connection:  # BEGIN ... COMMIT, or ROLLBACK on an error
             connection.execute("BEGIN IMMEDIATE")
@@ -226,7 +227,7 @@ def save(correction: Correction, path: str | Path | None = None) -> int:
         correction.id = int(cursor.lastrowid)
         return correction.id
     except (sqlite3.Error, OSError) as error:
-        raise CorrectionNotSaved(_sentence(error, path)) from error
+        raise CorrectionNotSaved(_sentence(error)) from error
     finally:
         connection.close()
 
@@ -397,7 +398,7 @@ def import_folder(folder: str | Path, path: str | Path | None = None) -> tuple[i
     try:
         connection = _open(database)
     except (sqlite3.Error, OSError) as error:
-        raise CorrectionNotSaved(_sentence(error, database)) from error
+        raise CorrectionNotSaved(_sentence(error)) from error
     try:
         with connection:
             connection.execute("BEGIN IMMEDIATE")
@@ -410,7 +411,7 @@ def import_folder(folder: str | Path, path: str | Path | None = None) -> tuple[i
             )
             added = connection.total_changes - before
     except (sqlite3.Error, OSError) as error:
-        raise CorrectionNotSaved(_sentence(error, database)) from error
+        raise CorrectionNotSaved(_sentence(error)) from error
     finally:
         connection.close()
     return added, len(items) - added
@@ -452,7 +453,7 @@ def run_from_arguments(args: argparse.Namespace) -> int:
             added, skipped = import_folder(args.folder, path)
             print(f"imported {added} correction(s) into {path}; {skipped} already there")
     except (sqlite3.Error, OSError) as error:
-        print(f"error: {path}: {_sentence(error, path)}", file=sys.stderr)
+        print(f"error: {path}: {_sentence(error)}", file=sys.stderr)
         return 1
     except (CorrectionNotSaved, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -90,7 +90,7 @@ class CorrectionControl:
             if draft is None:
                 self._say("Nothing to correct yet.", error=True)
                 return None
-            correction = dataclasses.replace(draft, label=label, saved_at=corrections._now())
+            correction = dataclasses.replace(draft, label=label, saved_at=corrections.utc_now())
             corrections.save(correction, self.database)
         except CorrectionNotSaved as error:
             self._say(str(error), error=True)

@@ -57,7 +57,7 @@ def confusion(items: list[Correction]) -> tuple[tuple[str, ...], np.ndarray]:
     matrix = np.zeros((len(ANSWER_LABELS), len(ANSWER_LABELS)), np.int64)
     for item in items:
         if item.label == corrections.NOT_A_DIGIT:
-            pairs = [(item.label, answer) for answer in item.answer] or []
+            pairs = [(item.label, answer) for answer in item.answer]
         elif len(item.label) == len(item.answer):
             pairs = list(zip(item.label, item.answer, strict=True))
         else:
