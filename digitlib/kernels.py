@@ -121,12 +121,17 @@ class VisitorKernelManager(AsyncMappingKernelManager):
         pools = getattr(self, "_pools", {})
         return sum(task.done() and not task.cancelled() for pool in pools.values() for task in pool)
 
+    def _still_pooled(self, task) -> bool:
+        return any(task is item for pool in getattr(self, "_pools", {}).values() for item in pool)
+
     async def _refill_wait(self, delay: float, start):
         """Stands in for Voilà's ``wait_before(delay, start)`` for the pool's replacements."""
         if self._starting is None:
             self._starting = asyncio.Semaphore(max(1, self.refill_at_once))
+        this = asyncio.current_task()  # the pool item itself (Voilà makes one task of this)
         if delay > 0:  # 0 is the first fill at server start: nobody to make way for
-            while self._ready_left() > 0:
+            # A visitor who took this item from the pool waits for it: it starts at once.
+            while self._ready_left() > 0 and self._still_pooled(this):
                 if time.monotonic() - self._last_visitor >= self.refill_quiet:
                     break
                 await asyncio.sleep(REFILL_POLL_SECONDS)

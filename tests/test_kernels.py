@@ -37,7 +37,8 @@ def manager(tmp_path, monkeypatch):
 
     pool_class = voila_kernel_manager_factory(kernels.VisitorKernelManager, True, 1)
     clock = SimpleNamespace(now=1000.0)
-    monkeypatch.setattr(kernels.time, "monotonic", lambda: clock.now)
+    # The manager's clock only: asyncio's own runs on (it reads time.monotonic too).
+    monkeypatch.setattr(kernels, "time", SimpleNamespace(monotonic=lambda: clock.now))
     made = pool_class(parent=_Server(root_dir=str(tmp_path)), cull_idle_timeout=30)
     made.clock = clock
     made.culled = []
@@ -138,5 +139,29 @@ def test_a_kernel_started_for_a_page_without_a_pool_gets_the_whole_timeout(manag
         manager._kernels["k9"].last_activity -= timedelta(seconds=31)
         await manager.cull_kernels()
         assert manager.culled == ["k9"]
+
+    _play(play, manager)
+
+
+def test_a_replacement_a_visitor_already_waits_for_starts_without_the_quiet(manager):
+    # A crowd took every ready kernel but one and then a replacement still waiting for a quiet
+    # moment: that visitor's page waited for the whole crowd to pass (one page over 60 s).
+    async def play(manager):
+        manager.clock.now = 0.0
+        manager._last_visitor = 0.0  # visitors keep coming: never quiet
+        _pool_kernel(manager, "ready", idle_for=0, preheated=True)
+        started = []
+
+        async def start():
+            started.append(True)
+            return {"task": None}
+
+        replacement = asyncio.ensure_future(manager._refill_wait(1.0, start()))
+        manager._pools[NOTEBOOK].append(replacement)
+        await asyncio.sleep(0.6)
+        assert started == []  # still in the pool, a kernel ready: it makes way
+        manager._pools[NOTEBOOK].remove(replacement)  # a visitor pops it and waits
+        await asyncio.wait_for(replacement, 2.0)
+        assert started == [True]
 
     _play(play, manager)
