@@ -205,12 +205,19 @@ def _open(path: Path) -> sqlite3.Connection:
     return connection
 
 
-def save(correction: Correction, path: str | Path | None = None) -> int:
-    """Store one correction in one transaction; return its row id.
+INSERT = (
+    "INSERT{or_ignore} INTO corrections (saved_at, source, file_name, mode, original,"
+    " original_sha256, network_input, answer, probabilities, label, model_sha256)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert(items: list[Correction], path: Path, skip_existing: bool) -> tuple[int, int]:
+    """Insert ``items`` in one transaction; return (the last row id, rows added). A row already
+    there (the same file, time and label) is skipped with ``skip_existing``, an error without.
 
     Raises :class:`CorrectionNotSaved` (a sentence) when the database is damaged, stays locked
     or cannot be written; the rows already in it are left as they are."""
-    path = database_path(path)
     try:
         connection = _open(path)
     except (sqlite3.Error, OSError) as error:
@@ -218,18 +225,25 @@ def save(correction: Correction, path: str | Path | None = None) -> int:
     try:
         with connection:  # BEGIN ... COMMIT, or ROLLBACK on an error
             connection.execute("BEGIN IMMEDIATE")
-            cursor = connection.execute(
-                "INSERT INTO corrections (saved_at, source, file_name, mode, original,"
-                " original_sha256, network_input, answer, probabilities, label, model_sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _row(correction),
-            )
-        correction.id = int(cursor.lastrowid)
-        return correction.id
+            before, last = connection.total_changes, 0
+            statement = INSERT.format(or_ignore=" OR IGNORE" if skip_existing else "")
+            for item in items:  # execute, not executemany: that leaves lastrowid unset
+                last = connection.execute(statement, _row(item)).lastrowid or last
+            added = connection.total_changes - before
+        return int(last), added
     except (sqlite3.Error, OSError) as error:
         raise CorrectionNotSaved(_sentence(error)) from error
     finally:
         connection.close()
+
+
+def save(correction: Correction, path: str | Path | None = None) -> int:
+    """Store one correction in one transaction; return its row id.
+
+    Raises :class:`CorrectionNotSaved` (a sentence) when the database is damaged, stays locked
+    or cannot be written; the rows already in it are left as they are."""
+    correction.id, _ = _insert([correction], database_path(path), skip_existing=False)
+    return correction.id
 
 
 def _row(correction: Correction) -> tuple:
@@ -394,26 +408,7 @@ def import_folder(folder: str | Path, path: str | Path | None = None) -> tuple[i
                 )
             except (KeyError, OSError, ValueError, TypeError) as error:
                 raise ValueError(f"labels.csv line {number}: {error}") from error
-    database = database_path(path)
-    try:
-        connection = _open(database)
-    except (sqlite3.Error, OSError) as error:
-        raise CorrectionNotSaved(_sentence(error)) from error
-    try:
-        with connection:
-            connection.execute("BEGIN IMMEDIATE")
-            before = connection.total_changes
-            connection.executemany(
-                "INSERT OR IGNORE INTO corrections (saved_at, source, file_name, mode, original,"
-                " original_sha256, network_input, answer, probabilities, label, model_sha256)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(item) for item in items],
-            )
-            added = connection.total_changes - before
-    except (sqlite3.Error, OSError) as error:
-        raise CorrectionNotSaved(_sentence(error)) from error
-    finally:
-        connection.close()
+    _, added = _insert(items, database_path(path), skip_existing=True)
     return added, len(items) - added
 
 
