@@ -67,6 +67,7 @@ def simulated_visitor(samples: list[synth.Sample], database: Path) -> dict:
         if shown == sample.label:
             right += 1
             continue
+        card.control.open()  # the visitor presses "Wrong?"
         card.control.choice.value = sample.label
         if card.control.save() is not None:
             saved += 1

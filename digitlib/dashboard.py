@@ -390,6 +390,7 @@ class DrawingPad:
         drawn.add_class("digit-draw")
         self.correction = CorrectionControl(self._draft, "digit", corrections_db)
         self.widget = widgets.VBox([drawn, self.correction.widget])
+        self.correction.place(self.widget)
 
     def _draft(self) -> Correction | None:
         """The drawing as a PNG and the answer shown for it."""

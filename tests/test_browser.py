@@ -180,6 +180,7 @@ def test_correct_an_answer_and_the_row_holds_the_original_file(page, files, corr
     card = page.locator(".digit-result").first
     shown = card.locator(".digit-prediction").inner_text()
     right = str((int(label) + 3) % 10)  # as if the answer had been wrong
+    card.locator(".digit-correct-open").click()  # "Wrong?" opens the control
     control = card.locator(".digit-correct")
     expect(control).to_be_visible()
     control.locator(".digit-correct-choice select").select_option(right)

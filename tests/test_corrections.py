@@ -226,12 +226,18 @@ def test_a_card_saves_its_correction_only_when_asked(app, db, photos):
     (card,) = app.handle([dashboard.UploadedFile("photo.jpg", photo.data, len(photo.data))])
     assert "digit-result" in card._dom_classes
     control = card.control
-    assert "digit-correct" in control.widget._dom_classes
+    # Until used, the control is one "Wrong?" button on the card (a widget costs the browser
+    # time to render, and every card carries one); pressing it puts the full control there.
+    assert card.children[-1] is control.opener and control.choice is None
+    assert "digit-correct-open" in control.opener._dom_classes
+    control.opener.click()
+    assert card.children[-1] is control.widget and "digit-correct" in control.widget._dom_classes
+    assert control.choice in control.widget.children and control.button in control.widget.children
     assert not db.exists()  # nothing stored before the user saves
-    control.save()
+    control.button.click()
     assert _saved(control) == "First choose the right answer." and not db.exists()
     control.choice.value = "3"
-    control.save()
+    control.button.click()
     (row,) = corrections.load(db)
     answer = re.search(r'class="digit-prediction">([^<]*)<', card.value).group(1)
     assert row.original == photo.data and row.file_name == "photo.jpg" and row.source == "upload"
@@ -252,6 +258,8 @@ def test_a_number_card_takes_the_right_number_typed(app, db, mnist):
     app.mode.value = "number"
     (card,) = app.handle([dashboard.UploadedFile("amount.jpg", number.data, len(number.data))])
     control = card.control
+    control.open()
+    assert isinstance(control.choice, dashboard.widgets.Text)
     control.choice.value = "12a"
     control.save()
     assert "digits" in _saved(control) and not db.exists()
@@ -271,6 +279,7 @@ def test_a_damaged_database_shows_a_sentence_on_the_card(app, db, photos):
     db.parent.mkdir(parents=True)
     db.write_bytes(b"not a database at all" * 50)
     (card,) = app.handle([dashboard.UploadedFile("p.jpg", photos[1].data, len(photos[1].data))])
+    card.control.open()
     card.control.choice.value = "8"
     card.control.save()
     text = _saved(card.control)
@@ -281,6 +290,8 @@ def test_a_damaged_database_shows_a_sentence_on_the_card(app, db, photos):
 
 def test_the_drawing_pad_saves_the_drawing_and_its_answer(app, db):
     pad = app.drawing
+    pad.correction.opener.click()
+    assert pad.widget.children[-1] is pad.correction.widget
     pad.correction.choice.value = "1"
     pad.correction.save()
     assert _saved(pad.correction) == "Nothing to correct yet." and not db.exists()

@@ -165,6 +165,7 @@ def test_notebook_06_learns_from_a_small_database_made_here(tmp_path, mnist):
         photo = synth.photo(synth.flag_one(ones[n], rng), 1, rng, side=400)
         (card,) = app.handle([UploadedFile(f"one-{n}.jpg", photo.data, len(photo.data))])
         if card.control is not None and card.control.draft().answer != "1":
+            card.control.open()
             card.control.choice.value = "1"
             assert card.control.save() is not None
     saved = corrections.load(database)
