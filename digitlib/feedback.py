@@ -104,7 +104,7 @@ class CorrectionControl:
         self.opener.close()
 
     def _label(self) -> str | None:
-        value = str(self.choice.value or "").strip() if self.choice is not None else ""
+        value = str(self.choice.value or "").strip()  # save() opens the control first
         if self.mode == "number":
             value = value.replace(" ", "")
             if value.lower() == corrections.NOT_A_DIGIT:
