@@ -117,13 +117,10 @@ def bars_html(probabilities: np.ndarray) -> str:
     return f'<div class="digit-bars" title="probability of each digit">{"".join(rows)}</div>'
 
 
-def _unsure_badge(unsure: bool) -> str:
-    return (
-        '<div class="digit-unsure" title="the network\'s confidence is under the threshold">'
-        "unsure</div>"
-        if unsure
-        else ""
-    )
+def _unsure_badge(
+    unsure: bool, why: str = "the network's confidence is under the threshold"
+) -> str:
+    return f'<div class="digit-unsure" title="{html.escape(why)}">unsure</div>' if unsure else ""
 
 
 def _head(name: str, details: str) -> str:
@@ -201,7 +198,13 @@ def number_html(
         + f'<div class="digit-answer"><div class="digit-prediction">{reading.text}</div>'
         + f'<div class="digit-confidence">weakest digit {reading.confidence * 100:.1f}% sure'
         + "</div>"
-        + _unsure_badge(reading.unsure)
+        + _unsure_badge(
+            reading.unsure,
+            "; ".join(reading.doubts) or "a digit's confidence is under the threshold",
+        )
+        + "".join(
+            f'<div class="digit-doubt">{html.escape(doubt)}</div>' for doubt in reading.doubts
+        )
         + f'<div class="digit-digits">{digits}</div></div>'
         + "</div>"
     )

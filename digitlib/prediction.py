@@ -49,6 +49,9 @@ class NumberReading:
 
     text: str
     digits: list[Prediction]
+    # Why the cutting into digits is doubtful, in words (segment.Line.doubts): another cut
+    # reads almost as well, a mark was left out, a digit at the edge may be cut off.
+    doubts: list[str] = field(default_factory=list)
 
     @property
     def confidence(self) -> float:
@@ -57,8 +60,8 @@ class NumberReading:
 
     @property
     def unsure(self) -> bool:
-        """True when any digit is unsure."""
-        return any(d.unsure for d in self.digits)
+        """True when any digit is unsure, or the cutting into digits is doubtful."""
+        return bool(self.doubts) or any(d.unsure for d in self.digits)
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
@@ -66,5 +69,6 @@ class NumberReading:
             "text": self.text,
             "confidence": round(self.confidence, 6),
             "unsure": self.unsure,
+            "doubts": list(self.doubts),
             "digits": [d.to_dict() for d in self.digits],
         }

@@ -4,7 +4,9 @@ One upload meets the stages of :mod:`digitlib.stages` in order: decoded (:mod:`d
 its page read as ink (:func:`~digitlib.stages.page.read_page`), the digit found
 (:func:`~digitlib.stages.find.find_digit`) and normalised as MNIST's digits were
 (:func:`~digitlib.stages.normalise.mnist_normalise`); an input that is 28x28 already is repaired
-in place instead (:func:`~digitlib.stages.repair.restore_mnist_style`).
+in place instead (:func:`~digitlib.stages.repair.restore_mnist_style`), and a small, clean
+picture that its digit fills is cropped with its grey levels kept
+(:func:`~digitlib.stages.tight.tight_crop`).
 
 :func:`preprocess` is the full look (``TUNING.looks.full``); :func:`quick_look` runs the same
 stages on a smaller work image (``TUNING.looks.quick``), and :func:`preprocess_many` prepares
@@ -32,6 +34,7 @@ from digitlib.stages.repair import (
     restore_mnist_style,
     ring_polarity,
 )
+from digitlib.stages.tight import tight_crop
 from digitlib.tuning import TUNING, Look
 
 __all__ = [
@@ -86,6 +89,11 @@ def preprocess(
         network_input = restore_mnist_style(pixels)
         stages = {"network input": as_uint8(network_input)} if keep_stages else {}
         return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages, resampled=False)
+    tight = tight_crop(decoded) if polarity is None else None
+    if tight is not None:  # a small, clean picture that the digit fills
+        network_input, box, polarity = tight
+        stages = {"network input": as_uint8(network_input)} if keep_stages else {}
+        return Preprocessed(network_input, box, polarity, stages)
     ink = read_page(decoded, TUNING.looks.full, keep_stages, polarity)
     return _prepared(decoded, ink, find_digit(ink), keep_stages)
 

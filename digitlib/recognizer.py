@@ -190,11 +190,16 @@ class Recognizer(Cascade):
         in the original image), cut where this model and the gate read them best, before their
         final reading. (An image passed already decoded should be decoded with
         ``min_side=NUMBER_SIDE``.)"""
+        return self._number_line(image)[0]
+
+    def _number_line(self, image) -> tuple[list[preprocess.Preprocessed], segment.Line]:
+        """:meth:`number_windows`, and the line as :func:`segment.read_line` cut it."""
         look = self.tuning.looks.number
         decoded = imageio.load(image, gray=True, min_side=look.jpeg_side)
         ink = preprocess.read_page(decoded, look)
         back = 1.0 / (ink.work_scale * decoded.scale)
-        return [
+        line = segment.read_line(ink, self.probabilities, self.digit_scores)
+        windows = [
             preprocess.Preprocessed(
                 network_input,
                 region.scaled(back),
@@ -202,10 +207,9 @@ class Recognizer(Cascade):
                 {},
                 second_look=functools.partial(preprocess.with_faint_ink, ink.ink, region),
             )
-            for region, network_input in segment.find_digits(
-                ink, self.probabilities, self.digit_scores
-            )
+            for region, network_input in line.digits
         ]
+        return windows, line
 
     def several_digits(self, image) -> str | None:
         """For an image refused as one digit: the number it holds, when it reads surely as one
@@ -231,8 +235,13 @@ class Recognizer(Cascade):
     def read_number(self, image) -> NumberReading:
         """Read a written number (several digits on one line) left to right. (An image passed
         already decoded should be decoded with ``min_side=NUMBER_SIDE``.)"""
-        digits = self.read_digits(self.number_windows(image))
-        return NumberReading(text="".join(str(d.digit) for d in digits), digits=digits)
+        windows, line = self._number_line(image)
+        digits = self.read_digits(windows)
+        return NumberReading(
+            text="".join(str(d.digit) for d in digits),
+            digits=digits,
+            doubts=line.doubts([d.confidence for d in digits]),
+        )
 
 
 def _settle(prepared: list, waiting: list[int], errors: str) -> None:

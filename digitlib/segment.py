@@ -11,6 +11,7 @@ strokes that touch along their length), where the classifier reads the pieces be
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,8 +30,11 @@ def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
     return max(0, min(a1, b1) - max(a0, b0))
 
 
-def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[int]]:
-    """Merge components into digit candidates (label lists), sorted left to right.
+def _groups(
+    stats: np.ndarray, count: int, shape: tuple[int, int]
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Merge components into digit candidates (label lists), sorted left to right; and the
+    groups left out as dashes, marks off the line or things at the picture's edge.
 
     Only pieces that are clearly parts of one digit are merged here: one stacked above the other
     (a 5's detached top) or a short piece close to another (a 7's bar, a broken stroke), the
@@ -44,6 +48,7 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
     # Dots much smaller than the digits are specks of dirt or noise, never part of a digit.
     speck = NUMBERS.speck * heights[(3 * len(heights)) // 4] if heights else 0
     boxes = {label: box for label, box in boxes.items() if max(box[2], box[3]) >= speck} or boxes
+    specks = [[label] for label in range(1, count) if label not in boxes]
     groups = [[label] for label in sorted(boxes, key=lambda label: boxes[label][0])]
 
     def extent(group):
@@ -112,7 +117,9 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
         flat = (x1 - x0) > 2.5 * (y1 - y0) and (y1 - y0) < 0.6 * big_height
         return flat or (y1 - y0) <= 3
 
-    groups = [group for group in groups if not dash(group)] or groups
+    kept = [group for group in groups if not dash(group)]
+    dropped = [group for group in groups if dash(group)] if kept else []
+    groups = kept or groups
     heights = sorted(extent(group)[3] - extent(group)[1] for group in groups)
     tallest = heights[min(len(heights) - 1, (3 * len(heights)) // 4)]  # robust to one odd blob
     band = [
@@ -128,6 +135,7 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
             and top - 0.3 * tallest <= (y0 + y1) / 2 <= bottom + 0.3 * tallest
         )
 
+    dropped += [group for group in groups if not on_the_line(group)]
     groups = [group for group in groups if on_the_line(group)]
 
     # A mark cut by the picture's edge and far from every other mark is the edge of something
@@ -142,7 +150,12 @@ def _groups(stats: np.ndarray, count: int, shape: tuple[int, int]) -> list[list[
         gaps = [max(ox0 - x1, x0 - ox1) for j, (ox0, _, ox1, _) in enumerate(spans) if j != index]
         return bool(gaps) and min(gaps) > NUMBERS.stray_gap * tallest
 
-    return [group for index, group in enumerate(groups) if not stray(index)] or groups
+    strays = [stray(index) for index in range(len(groups))]
+    if all(strays):  # nothing but strays: all kept
+        strays = [False] * len(groups)
+    kept = [group for group, left_out in zip(groups, strays, strict=True) if not left_out]
+    dropped += [group for group, left_out in zip(groups, strays, strict=True) if left_out]
+    return kept, dropped + specks
 
 
 def region_from_mask(mask: np.ndarray) -> Region | None:
@@ -262,27 +275,61 @@ def _boundaries(ink: InkImage, region: Region, digit_height: float) -> list[list
     return bounds
 
 
-def _score(probabilities: np.ndarray, window: Region, digit_height: float) -> float:
-    """How much a window reads like one digit: the log-probability of its best class, less a
-    cost per digit and penalties for shapes wider, or much shorter, than a digit."""
+def _score(probabilities: np.ndarray, window: Region, digit_height: float) -> tuple[float, int]:
+    """How much a window reads like one digit, and as which: the log-probability of its best
+    class, less a cost per digit and penalties for shapes wider, or much shorter, than a
+    digit."""
     aspect = window.w / max(window.h, 1)
     z = (np.log(aspect) - _ASPECT_LOG_MEAN) / _ASPECT_LOG_STD
     z[1] = max(z[1], 0.0)  # a 1 may be as thin as the pen
     surprise = 0.5 * z**2
-    score = (
-        float(np.max(np.log(probabilities + 1e-9) - NUMBERS.aspect_weight * surprise))
-        - NUMBERS.digit_cost
-    )
+    fits = np.log(probabilities + 1e-9) - NUMBERS.aspect_weight * surprise
+    digit = int(np.argmax(fits))
+    score = float(fits[digit]) - NUMBERS.digit_cost
     score -= 2.0 * max(0.0, aspect - 1.2)
     # The model reads a fragment (a 9's loop, a 5's bar) confidently as a 0 or a 7: judge
     # candidates also by height, since every digit on a line is about as tall as the others.
     score -= NUMBERS.height_weight * max(0.0, 0.7 - window.h / digit_height)
-    return score
+    return score, digit
 
 
-def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, np.ndarray]]:
-    """The digits of a written number, left to right: each one's region in work-image pixels
-    and its 28x28 network input.
+@dataclass
+class Line:
+    """A number's digits as :func:`read_line` cut them, and what makes the cutting doubtful."""
+
+    digits: list[tuple[Region, np.ndarray]]  # each digit's region (work image) and 28x28 input
+    # The best reading with another text for each count of digits, and how much less it
+    # scores than the reading (log-probability), closest first.
+    rivals: list[tuple[str, float]]
+    at_edge: list[bool]  # each digit: touching the picture's edge (perhaps cut by it)
+    left_out: list[Region]  # marks near the number, half a digit tall or more, read as no digit
+
+    def doubts(self, confidences: list[float]) -> list[str]:
+        """Why the cutting is doubtful, in words (none: it is not), given each digit's
+        confidence: another cut reads almost as well, a mark near the number was left out, or
+        a digit at the picture's edge reads less than surely (it may be cut)."""
+        found = []
+        count = len(self.digits)
+        close = [
+            text
+            for text, margin in self.rivals
+            if margin < NUMBERS.rival_margin[int(np.sign(len(text) - count)) + 1]
+        ]
+        if close:
+            found.append(f"another cut reads almost as well ({close[0]})")
+        if self.left_out:
+            found.append("a mark near the number was left out")
+        if any(
+            edge and confidence < NUMBERS.edge_confidence
+            for edge, confidence in zip(self.at_edge, confidences, strict=True)
+        ):
+            found.append("a digit at the picture's edge may be cut off")
+        return found
+
+
+def read_line(ink: InkImage, classify, digitness=None) -> Line:
+    """The digits of a written number, left to right (each one's region in work-image pixels
+    and its 28x28 network input), and what makes their cutting doubtful (:class:`Line`).
 
     The line is over-segmented: components grouped by ``_groups``, and blobs wide enough to
     hold touching digits cut at the valleys of their ink profile, each in two ways (along the
@@ -299,12 +346,14 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
         raise NoDigitFoundError("There is no number in this image.")
     labels, stats = ink.labels, ink.stats
     count = len(stats)
-    groups = _groups(stats, count, labels.shape)
-    blobs = []
-    for group in groups:
+    groups, dropped = _groups(stats, count, labels.shape)
+
+    def region(group):
         lookup = np.zeros(count, np.uint8)
         lookup[group] = 1
-        blobs.append(region_from_mask(lookup[labels]))
+        return region_from_mask(lookup[labels])
+
+    blobs = [region(group) for group in groups]
     digit_height = float(np.median([blob.h for blob in blobs]))
     cuts = [_boundaries(ink, blob, digit_height) for blob in blobs]
     pieces = sum(len(bounds) - 1 for bounds in cuts)
@@ -340,18 +389,89 @@ def find_digits(ink: InkImage, classify, digitness=None) -> list[tuple[Region, n
     probabilities = classify(inputs)
     gate = digitness(inputs) if digitness is not None else np.ones(len(inputs))
     # Nodes are numbered left to right, every edge going from a lower number to a higher one:
-    # the best reading up to each node, taken in order of the edges' ends.
-    best: list[tuple[float, list[int]]] = [(0.0, [])] + [(-np.inf, [])] * (nodes - 1)
+    # the best readings up to each node, taken in order of the edges' ends. Each node keeps,
+    # for each count of digits, its two best readings of different texts, so that the line's
+    # runner-up (the best reading with another text) is known as well as its best.
+    scored = [
+        _score(p, window, digit_height) for p, window in zip(probabilities, windows, strict=True)
+    ]
+    best: list[dict[int, list[tuple[float, str, list[int]]]]] = [{0: [(0.0, "", [])]}] + [
+        {} for _ in range(nodes - 1)
+    ]
     for index in sorted(range(len(edges)), key=lambda e: (edges[e][1], edges[e][0])):
         start, stop = edges[index]
-        total = best[start][0] + _score(probabilities[index], windows[index], digit_height)
-        total += NUMBERS.gate_weight * float(np.log(gate[index] + 1e-6))
-        if total > best[stop][0]:
-            best[stop] = (total, [*best[start][1], index])
-    regions = [(windows[i], inputs[i]) for i in best[nodes - 1][1]]
+        gain = scored[index][0] + NUMBERS.gate_weight * float(np.log(gate[index] + 1e-6))
+        for digits, readings in best[start].items():
+            for total, text, path in readings:
+                kept = best[stop].setdefault(digits + 1, [])
+                candidate = (total + gain, text + str(scored[index][1]), [*path, index])
+                same = [k for k, reading in enumerate(kept) if reading[1] == candidate[1]]
+                if same:
+                    if candidate[0] > kept[same[0]][0]:
+                        kept[same[0]] = candidate
+                else:
+                    kept.append(candidate)
+                kept.sort(key=lambda reading: -reading[0])
+                del kept[2:]
+    finished = sorted(
+        (reading for readings in best[nodes - 1].values() for reading in readings),
+        key=lambda reading: -reading[0],
+    )
+    top = finished[0]
+    rivals: dict[int, tuple[str, float]] = {}
+    for total, text, _ in finished[1:]:
+        if text != top[1] and len(text) not in rivals:
+            rivals[len(text)] = (text, top[0] - total)
+    regions = [(windows[i], inputs[i]) for i in top[2]]
     if len(regions) > NUMBERS.max_digits:
         raise NoDigitFoundError(
             f"This image holds {len(regions)} separate marks; "
             f"a number of at most {NUMBERS.max_digits} digits was expected."
         )
-    return regions
+    height, width = labels.shape
+
+    def at_edge(window: Region) -> bool:
+        return (
+            window.x == 0
+            or window.y == 0
+            or window.x + window.w >= width
+            or window.y + window.h >= height
+        )
+
+    # Marks left out near the number that together are half a digit tall or more: a piece of
+    # a digit that did not join it, or a digit broken into specks (a faint 1 in dots).
+    # Overlapping in columns, left-out pieces are one mark.
+    line_top = min(blob.y for blob in blobs)
+    line_bottom = max(blob.y + blob.h for blob in blobs)
+    x0 = min(blob.x for blob in blobs) - digit_height
+    x1 = max(blob.x + blob.w for blob in blobs) + digit_height
+    pieces = sorted(
+        (
+            int(stats[label, 0]),
+            int(stats[label, 0] + stats[label, 2]),
+            int(stats[label, 1]),
+            int(stats[label, 1] + stats[label, 3]),
+        )
+        for group in dropped
+        for label in group
+    )
+    marks: list[list[int]] = []
+    for px0, px1, py0, py1 in pieces:
+        if py1 <= line_top or py0 >= line_bottom or px1 <= x0 or px0 >= x1:
+            continue  # off the line of writing, or far from the number
+        if marks and px0 <= marks[-1][1]:
+            mark = marks[-1]
+            marks[-1] = [mark[0], max(mark[1], px1), min(mark[2], py0), max(mark[3], py1)]
+        else:
+            marks.append([px0, px1, py0, py1])
+    near = [
+        Region(mx0, my0, mx1 - mx0, my1 - my0, np.zeros((0, 0), np.uint8))
+        for mx0, mx1, my0, my1 in marks
+        if my1 - my0 >= NUMBERS.left_out_height * digit_height
+    ]
+    return Line(
+        digits=regions,
+        rivals=sorted(rivals.values(), key=lambda rival: rival[1]),
+        at_edge=[at_edge(window) for window, _ in regions],
+        left_out=near,
+    )

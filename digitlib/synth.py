@@ -168,9 +168,12 @@ def _encode_jpeg(image: np.ndarray, quality: int) -> bytes:
 
 
 def _photograph(
-    ink: np.ndarray, side: int, rng: np.random.Generator, fill: float
+    ink: np.ndarray, side: int, rng: np.random.Generator, fill: float, cropped: bool = False
 ) -> tuple[bytes, str, tuple]:
-    """Put an ink map on paper in a photo whose long side is ``side`` and shoot it."""
+    """Put an ink map on paper in a photo whose long side is ``side`` and shoot it; ``cropped``:
+    the photo is then cropped by hand at its first or last digit, the cut up to 6% of the digit
+    height inside the ink (a number whose digit touches the picture's edge), and sometimes at
+    the line's top and bottom too."""
     aspect = (
         rng.uniform(0.75, 1.33)
         if ink.shape[1] <= ink.shape[0] * 1.5
@@ -195,15 +198,31 @@ def _photograph(
     ink_name = list(INKS_BGR)[rng.integers(len(INKS_BGR))]
     strength = rng.uniform(0.75, 0.97) * canvas[..., None]
     image = paper * (1 - strength) + np.array(INKS_BGR[ink_name], np.float32) * strength
-    image = _perspective(image, rng)
+    if cropped:  # the ink's place after the perspective: a fourth channel through the warp
+        warped = _perspective(np.dstack([image, canvas]), rng)
+        image, canvas = np.ascontiguousarray(warped[..., :3]), warped[..., 3]
+    else:
+        image = _perspective(image, rng)
     image *= _lighting(width, height, rng)[..., None]
     sigma = rng.uniform(0.0, 1.2) * max(1.0, side / 600)
     if sigma > 0.3:
         image = cv2.GaussianBlur(image, (0, 0), sigma)
     image += rng.normal(0, rng.uniform(1.5, 7.0), size=image.shape).astype(np.float32)
     quality = int(rng.integers(50, 96))
+    notes = f"{kind} paper, {ink_name} ink, blur {sigma:.1f}, JPEG q{quality}"
+    if cropped:
+        columns = np.flatnonzero(canvas.max(axis=0) > 0.3)
+        cut = int(rng.uniform(0.0, 0.06) * layer.shape[0])
+        right = rng.random() < 0.7
+        image = image[:, : columns.max() + 1 - cut] if right else image[:, columns.min() + cut :]
+        notes += f", cropped at the {'right' if right else 'left'} edge"
+        if rng.random() < 0.4:  # and at the top and bottom of the line: every digit touches
+            rows = np.flatnonzero(canvas.max(axis=1) > 0.3)
+            image = image[rows.min() : rows.max() + 1]
+            notes += " and its top and bottom"
+        height, width = image.shape[:2]
     data = _encode_jpeg(np.clip(image, 0, 255).astype(np.uint8), quality)
-    return data, f"{kind} paper, {ink_name} ink, blur {sigma:.1f}, JPEG q{quality}", (width, height)
+    return data, notes, (width, height)
 
 
 def photo(
@@ -217,13 +236,18 @@ def photo(
 
 
 def number_photo(
-    digits: list[np.ndarray], labels: list[int], rng: np.random.Generator, side: int | None = None
+    digits: list[np.ndarray],
+    labels: list[int],
+    rng: np.random.Generator,
+    side: int | None = None,
+    cropped: bool = False,
 ) -> Sample:
-    """A photo of several digits written on one line (a ZIP code, an amount)."""
+    """A photo of several digits written on one line (a ZIP code, an amount); ``cropped``: cut
+    by hand at its first or last digit, which touches the picture's edge."""
     side = int(side or rng.integers(400, 1600))
     touching = rng.random() < 0.25
     ink = _ink_layer(digits, max(28, int(side / len(digits))), rng, touching=touching)
-    data, notes, size = _photograph(ink, side, rng, fill=rng.uniform(0.3, 0.5))
+    data, notes, size = _photograph(ink, side, rng, fill=rng.uniform(0.3, 0.5), cropped=cropped)
     return Sample(
         data, "".join(map(str, labels)), "number", size, notes + (", touching" if touching else "")
     )
@@ -286,16 +310,20 @@ def make_set(
     """``count`` samples of one kind from the given (test) digits, deterministic in ``seed``."""
     rng = np.random.default_rng(seed)
     makers = {"photo": photo, "canvas": canvas, "crop": crop}
-    if kind not in (*makers, "number"):
-        raise ValueError(f"kind must be one of {[*makers, 'number']}, got {kind!r}")
-    needed = count * (6 if kind == "number" else 1)
+    numbers = ("number", "cropped-number")
+    if kind not in (*makers, *numbers):
+        raise ValueError(f"kind must be one of {[*makers, *numbers]}, got {kind!r}")
+    needed = count * (6 if kind in numbers else 1)
     picks = rng.choice(len(images), size=needed, replace=needed > len(images))
     samples = []
     for index in range(count):
-        if kind == "number":
+        if kind in numbers:
             chosen = picks[index * 6 : index * 6 + int(rng.integers(3, 7))]
             sample = number_photo(
-                [images[i] for i in chosen], [int(labels[i]) for i in chosen], rng
+                [images[i] for i in chosen],
+                [int(labels[i]) for i in chosen],
+                rng,
+                cropped=kind == "cropped-number",
             )
         else:
             chosen = picks[index : index + 1]

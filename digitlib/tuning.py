@@ -123,6 +123,38 @@ class NormaliseTuning:
 
 
 @dataclass(frozen=True)
+class TightTuning:
+    """A small, clean picture whose digit fills it (:mod:`digitlib.stages.tight`). Chosen on
+    the UCI digits rendered at 64x64 with cubic interpolation (the benchmark's own rendering);
+    the other renderings and every other set are measured, not tuned on."""
+
+    max_side: int = 256  # larger pictures are photos or scans of a page: the page stage's
+    min_side: int = 8
+    # The border's paper no more uneven than this (0-1 levels): 3 grey levels. The UCI renderings
+    # (PNG or JPEG down to quality 70) have 0-1; the few photos of test digits that are small and
+    # clean enough to come here otherwise have 5 (and half of them were read worse).
+    paper_spread: float = 0.012
+    # ... and flat: this share of its paper within a grey level of the paper's median (the UCI
+    # renderings 0.8-1; small photos of test digits 0.3-0.7: 10 of 1,000 photos 40-250 px
+    # wide came here without it, and 6 of them read worse).
+    flat_share: float = 0.75
+    min_contrast: float = 0.25  # the strongest ink this far from the paper
+    ink_level: float = 0.2  # ink at this share of the strongest is inside the digit's box
+    min_fill: float = 0.4  # the digit's box spans at least this share of the picture
+    faint: float = 0.05  # ink this faint (of the strongest) is not paper ...
+    faint_share: float = 0.15  # ... and at most this share of the picture may be that faint
+    stray_ink: float = 0.35  # no ink this strong outside the digit's box
+    box: int = 20  # the digit's long side in 28x28: MNIST's box
+    bold: float = 0.2  # stroke width over the digit's long side from which a digit is bold
+    bold_box: int = 18  # a bold digit's long side: MNIST's 20 less what its blurred pen adds
+    # A blocky digit (repeated pixels, :func:`~digitlib.stages.tight.blocky`): smoothed after
+    # resampling with this Gaussian sigma (28x28 pixels), or the gate takes its steps for
+    # something other than a pen's stroke.
+    blocky_share: float = 0.6
+    blocky_smooth: float = 0.8
+
+
+@dataclass(frozen=True)
 class RepairTuning:
     """A 28x28 input made MNIST-like (:mod:`digitlib.stages.repair`), measured on the corruption
     suite (notebook 05) and on 20,000 MNIST training digits: background median 0,
@@ -212,6 +244,13 @@ class NumberTuning:
     # 77/11/23/31 1,150 -> 1,153 of 1,200, fresh seeds 41/53 570 -> 573, the benchmark's seed
     # 2024 284 -> 286 (read_number about 1.4x slower: more candidate digits).
     straight_cuts: bool = True
+    # Doubts about the cutting that flag a reading unsure (segment.Line.doubts): a rival
+    # reading (another text) with fewer, as many or more digits within this much
+    # log-probability of the best; a mark left out near the number at least this tall (x the
+    # digit height); a digit touching the picture's edge read under this confidence.
+    rival_margin: tuple[float, float, float] = (1.5, 1.0, 0.25)
+    left_out_height: float = 0.5
+    edge_confidence: float = 0.95
 
 
 @dataclass(frozen=True)
@@ -223,6 +262,7 @@ class Tuning:
     find: FindTuning = field(default_factory=FindTuning)
     normalise: NormaliseTuning = field(default_factory=NormaliseTuning)
     repair: RepairTuning = field(default_factory=RepairTuning)
+    tight: TightTuning = field(default_factory=TightTuning)
     cascade: CascadeTuning = field(default_factory=CascadeTuning)
     numbers: NumberTuning = field(default_factory=NumberTuning)
 

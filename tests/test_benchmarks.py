@@ -32,8 +32,11 @@ def test_upload_report_shows_each_accuracy_with_its_interval(tmp_path):
     table = (tmp_path / "uploads.md").read_text()
     for kind, values in report["accuracy"].items():
         low, high = bench_uploads.wilson_interval(values["accuracy"], values["images"])
+        # A set made with another seed ("number@4242") is named with its seed in words.
+        name, _, seed = kind.partition("@")
+        shown = f"{name} (seed {seed}, never tuned on)" if seed else name
         assert (
-            f"| {kind} | {values['images']} | {values['accuracy']:.2%} | {low:.1%}-{high:.1%} |"
+            f"| {shown} | {values['images']} | {values['accuracy']:.2%} | {low:.1%}-{high:.1%} |"
             in table
         )
 

@@ -81,13 +81,17 @@ def drop_specks_and_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     speck = max(4, 0.0003 * height * width)
     keep = [area >= speck or area >= 0.2 * largest for *_, area in rows]
     # A page edge or table corner hugs the border and spans it; drop such a component only when
-    # something else is left, since a tight crop's digit may touch the border too.
+    # something else is left, since a tight crop's digit may touch the border too. A line of
+    # digits cropped at its top and bottom has several marks as tall as the picture: its
+    # digits, kept when no wider than a digit.
+    tall = sum(kept and h >= 0.6 * height for kept, (_, _, _, h, _) in zip(keep, rows, strict=True))
     inner = [
         kept
         and not (
             (x == 0 or y == 0 or x + w == width or y + h == height)
             and (w >= 0.9 * width or h >= 0.9 * height)
             and area > 0.3 * w * h
+            and not (tall >= 2 and h >= 0.6 * height and w <= 1.2 * h)
         )
         for kept, (x, y, w, h, area) in zip(keep, rows, strict=True)
     ]

@@ -54,6 +54,12 @@ def find(mask: np.ndarray) -> np.ndarray | None:
         # reach an edge while also spanning half of it.
         at_edge = (start <= 0.05 * span) | (start + extent >= 0.95 * span)
         thin = thickness <= max(6, 0.08 * (height if axis == 0 else width))
+        # Thin along its length too (its area over its length, which a line's tilt does not
+        # widen): a rule is a few percent of its length thick at most; a 1 of a line of digits
+        # cropped at its top and bottom spans the picture as well, but its stroke is a tenth
+        # of its length.
+        along_thickness = stats[:, cv2.CC_STAT_AREA] / np.maximum(extent, 1)
+        thin &= along_thickness <= max(6, 0.05 * span) + across
         keep = np.flatnonzero(((extent >= 0.75 * span) | ((extent >= 0.5 * span) & at_edge)) & thin)
         keep = keep[keep > 0]
         if len(keep):
