@@ -7,7 +7,9 @@ meets these steps in order; the first that answers ends it:
    (:func:`digitlib.preprocess.quick_look`); the screen's answer is kept when it is sure.
    Otherwise the full look prepares the upload, and:
 1. **Screen**: sure of the digit and that it is one (its card's thresholds): its answer.
-2. **Gate** on the rest: the probability that this is a digit at all.
+2. **Gate** on the rest: the probability that this is a digit at all, judged on the input it
+   learnt from (``Preprocessed.gate_view``: for the tight stage's grey-level crop, the same
+   crop as the page stage normalises it; the screen leaves those to the gate).
 3. **Other polarity**: a page whose polarity was a close call and which the gate refused is
    prepared again with the other polarity, and that reading taken when the gate is at least
    ``other_polarity_score`` sure of it.
@@ -98,12 +100,18 @@ class Cascade(Networks):
         steps = self.tuning.cascade
         inputs = _stacked(items)
         probabilities, scores = screen_outputs or self.screen_outputs(inputs)  # 1. screen
-        answered_by = np.where(self.screen_sure(probabilities, scores), "screen", "classifier")
+        # An item the gate judges on another input (the tight stage's) is not the screen's:
+        # the screen learnt the gate's answers on the gate's inputs.
+        judged_apart = np.array([item.gate_input is not None for item in items], bool)
+        sure = self.screen_sure(probabilities, scores) & ~judged_apart
+        answered_by = np.where(sure, "screen", "classifier")
         scores = scores.astype(np.float64)  # compared with the thresholds as they are written
         rest = np.flatnonzero(answered_by == "classifier")
         items = list(items)
         if len(rest):
-            scores[rest] = self.digit_scores(inputs[rest])  # 2. gate
+            scores[rest] = self.digit_scores(  # 2. gate
+                np.stack([items[i].gate_view for i in rest]).astype(np.float32)
+            )
             for index in rest:  # 3. other polarity
                 if scores[index] < self.gate_threshold and items[index].other_polarity:
                     other = _other_polarity(items[index])

@@ -152,11 +152,12 @@ def clutter(rng: np.random.Generator) -> np.ndarray:
 
 
 def network_inputs(images: list[np.ndarray]) -> np.ndarray:
-    """Each image through the serving pipeline's normalisation (those it refuses are skipped)."""
+    """Each image through the serving pipeline's normalisation, as the gate judges it
+    (``Preprocessed.gate_view``; those the pipeline refuses are skipped)."""
     out = []
     for image in images:
         try:
-            out.append(preprocess.preprocess(imageio.load(image)).network_input)
+            out.append(preprocess.preprocess(imageio.load(image)).gate_view)
         except (NoDigitFoundError, ValueError):
             continue
     return np.stack(out).astype(np.float32) if out else np.zeros((0, 28, 28), np.float32)

@@ -73,6 +73,15 @@ class Preprocessed:
     other_polarity: Callable[[], Preprocessed] | None = field(
         default=None, repr=False, compare=False
     )
+    # The input the gate (and the screen) judge when it is not ``network_input``: for the tight
+    # stage's grey-level crop, the same crop as the page stage normalises it, which is what
+    # they learnt from (:class:`~digitlib.stages.tight.TightCrop`).
+    gate_input: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def gate_view(self) -> np.ndarray:
+        """What the gate judges: ``gate_input`` when there is one, else ``network_input``."""
+        return self.network_input if self.gate_input is None else self.gate_input
 
 
 _OPPOSITE = {"dark-on-light": "light-on-dark", "light-on-dark": "dark-on-light"}
@@ -91,9 +100,10 @@ def preprocess(
         return Preprocessed(network_input, (0, 0, 28, 28), polarity, stages, resampled=False)
     tight = tight_crop(decoded) if polarity is None else None
     if tight is not None:  # a small, clean picture that the digit fills
-        network_input, box, polarity = tight
-        stages = {"network input": as_uint8(network_input)} if keep_stages else {}
-        return Preprocessed(network_input, box, polarity, stages)
+        stages = {"network input": as_uint8(tight.network_input)} if keep_stages else {}
+        return Preprocessed(
+            tight.network_input, tight.box, tight.polarity, stages, gate_input=tight.gate_input
+        )
     ink = read_page(decoded, TUNING.looks.full, keep_stages, polarity)
     return _prepared(decoded, ink, find_digit(ink), keep_stages)
 

@@ -147,10 +147,12 @@ class TightTuning:
     box: int = 20  # the digit's long side in 28x28: MNIST's box
     bold: float = 0.2  # stroke width over the digit's long side from which a digit is bold
     bold_box: int = 18  # a bold digit's long side: MNIST's 20 less what its blurred pen adds
-    # A blocky digit (repeated pixels, :func:`~digitlib.stages.tight.blocky`): smoothed after
-    # resampling with this Gaussian sigma (28x28 pixels), or the gate takes its steps for
-    # something other than a pen's stroke.
-    blocky_share: float = 0.6
+    # A blocky digit (repeated pixels, :func:`~digitlib.stages.tight.blocky`): its grey levels
+    # change on fewer than this share of its rows or columns (the UCI digits upscaled
+    # 4-10 times by nearest or area: 0.09-0.23; smoothly upscaled, clean letters, scribbles: 1,
+    # shapes 0.56 and more). It is smoothed after resampling with this Gaussian sigma (28x28
+    # pixels), or the network and the gate take its steps for something other than a stroke.
+    blocky_changes: float = 0.4
     blocky_smooth: float = 0.8
 
 

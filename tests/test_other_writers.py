@@ -101,8 +101,40 @@ def test_a_blocky_digit_is_smoothed_before_the_network_reads_it(uci):
     # no more than a third of neighbouring inked pixels equal (MNIST digits: a few percent).
     levels = uci[0][0]
     data = cv2.imencode(".png", _render(levels, 56, cv2.INTER_NEAREST, 0, True))[1].tobytes()
-    network_input, _, polarity = tight.tight_crop(imageio.load(data, gray=True))
-    assert polarity == "dark-on-light"
+    crop = tight.tight_crop(imageio.load(data, gray=True))
+    assert crop.polarity == "dark-on-light"
+    network_input = crop.network_input
     inked = network_input > 0.2
     pairs = inked[:, 1:] & inked[:, :-1]
     assert np.mean((network_input[:, 1:] == network_input[:, :-1])[pairs]) < 0.34
+
+
+def test_clean_letters_and_scribbles_that_take_the_tight_stage_are_still_refused(recognizer):
+    # The gate learnt the page stage's inputs and judges the tight stage's crop as the page
+    # stage would normalise it: on the grey-level crop itself it took most of these for digits.
+    from digitlib import gate
+
+    negatives = gate.evaluation_negatives(30, seed=7)
+    for kind in ("letters (other fonts)", "scribbles", "shapes"):
+        pictures = [
+            image
+            for image in negatives[kind]
+            if tight.tight_crop(imageio.load(image, gray=True)) is not None
+        ]
+        assert len(pictures) >= 15, kind  # the stage does take clean pictures like these
+        answers = recognizer.predict_many(pictures, errors="return")
+        refused = np.mean([isinstance(a, ValueError) for a in answers])
+        assert refused >= 0.85, (kind, refused)
+
+
+def test_blocky_means_enlarged_pixels_not_flat_strokes(uci):
+    # Nearest and area upscaling of an 8x8 digit is blocky; a bold, clean letter (flat ink
+    # inside its strokes) and a smooth upscaling are not.
+    levels = uci[0][1]
+    for interpolation in (cv2.INTER_NEAREST, cv2.INTER_AREA):
+        crop = tight.tight_crop(imageio.load(_render(levels, 48, interpolation, 0, True)))
+        assert crop is not None and tight.blocky(_render(levels, 48, interpolation, 0, False))
+    assert not tight.blocky(_render(levels, 48, cv2.INTER_CUBIC, 0, False))
+    letter = np.full((120, 120), 255, np.uint8)
+    cv2.putText(letter, "K", (25, 100), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 0, 12, cv2.LINE_AA)
+    assert not tight.blocky(255 - letter)
