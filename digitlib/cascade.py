@@ -9,7 +9,7 @@ meets these steps in order; the first that answers ends it:
 1. **Screen**: sure of the digit and that it is one (its card's thresholds): its answer.
 2. **Gate** on the rest: the probability that this is a digit at all, judged on the input it
    learnt from (``Preprocessed.gate_view``: for the tight stage's grey-level crop, the same
-   crop as the page stage normalises it; the screen leaves those to the gate).
+   crop as the page stage normalises it, on which the screen's digit score is read too).
 3. **Other polarity**: a page whose polarity was a close call and which the gate refused is
    prepared again with the other polarity, and that reading taken when the gate is at least
    ``other_polarity_score`` sure of it.
@@ -100,11 +100,13 @@ class Cascade(Networks):
         steps = self.tuning.cascade
         inputs = _stacked(items)
         probabilities, scores = screen_outputs or self.screen_outputs(inputs)  # 1. screen
-        # An item the gate judges on another input (the tight stage's) is not the screen's:
-        # the screen learnt the gate's answers on the gate's inputs.
-        judged_apart = np.array([item.gate_input is not None for item in items], bool)
-        sure = self.screen_sure(probabilities, scores) & ~judged_apart
-        answered_by = np.where(sure, "screen", "classifier")
+        # An item the gate judges on another input (the tight stage's): the screen's digit
+        # score on that input too, since the screen learnt the gate's answers on the gate's.
+        apart = [index for index, item in enumerate(items) if item.gate_input is not None]
+        if apart and self.screen is not None:
+            scores = scores.copy()
+            scores[apart] = self.screen_outputs(np.stack([items[i].gate_input for i in apart]))[1]
+        answered_by = np.where(self.screen_sure(probabilities, scores), "screen", "classifier")
         scores = scores.astype(np.float64)  # compared with the thresholds as they are written
         rest = np.flatnonzero(answered_by == "classifier")
         items = list(items)

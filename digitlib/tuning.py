@@ -144,6 +144,10 @@ class TightTuning:
     faint: float = 0.05  # ink this faint (of the strongest) is not paper ...
     faint_share: float = 0.15  # ... and at most this share of the picture may be that faint
     stray_ink: float = 0.35  # no ink this strong outside the digit's box
+    # The gate's view of the crop (:class:`~digitlib.stages.tight.TightCrop`) is binarised at
+    # this share of the strongest ink (on the 64x64 cubic rendering, 0.2 / 0.35 / 0.5: 3 / 2 /
+    # 13 of 1,797 refused; the held-out letters, scribbles and shapes refused alike).
+    gate_level: float = 0.35
     box: int = 20  # the digit's long side in 28x28: MNIST's box
     bold: float = 0.2  # stroke width over the digit's long side from which a digit is bold
     bold_box: int = 18  # a bold digit's long side: MNIST's 20 less what its blurred pen adds

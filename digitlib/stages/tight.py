@@ -122,7 +122,7 @@ def tight_crop(decoded: DecodedImage, min_fill: float = TIGHT.min_fill) -> Tight
         # The same smoothing for the gate's view, in the picture's pixels.
         gate_ink = cv2.GaussianBlur(ink, (0, 0), TIGHT.blocky_smooth / scale)
         gate_ink /= max(float(gate_ink.max()), 1e-6)
-    gate_mask = (gate_ink > TIGHT.ink_level).astype(np.uint8)
+    gate_mask = (gate_ink > TIGHT.gate_level).astype(np.uint8)
     rows, cols = np.nonzero(gate_mask)
     gate_region = Region(
         int(cols.min()),
