@@ -20,7 +20,8 @@ meets these steps in order; the first that answers ends it:
 6. **Unsure**: the answer is flagged when its probability is under the confidence threshold.
 
 A number's digits (:meth:`Cascade.read_digits`) were cut where the classifier and the gate read
-them best (:mod:`digitlib.segment`): each is read by steps 5 and 6. Every number the steps
+them best (:mod:`digitlib.segment`): each is read by steps 5 and 6, step 6 with the numbers' own,
+stricter threshold. Every number the steps
 compare with is in :mod:`digitlib.tuning`.
 """
 
@@ -135,10 +136,15 @@ class Cascade(Networks):
         ]
 
     def read_digits(self, windows: list[Preprocessed]) -> list[Prediction]:
-        """A number's digits, cut already: steps 5 and 6 for each."""
+        """A number's digits, cut already: steps 5 and 6 for each, a digit flagged unsure under
+        the numbers' own confidence threshold (``TUNING.numbers.digit_confidence``): a cut
+        digit's window is less clean than an upload of one digit, and one misread digit makes
+        the whole number wrong."""
         probabilities = self._look_again(self.probabilities(_stacked(windows)), windows)
+        threshold = max(self.threshold, self.tuning.numbers.digit_confidence)
         return [
-            self._prediction(item, row) for item, row in zip(windows, probabilities, strict=True)
+            self._prediction(item, row, threshold=threshold)
+            for item, row in zip(windows, probabilities, strict=True)
         ]
 
     def _look_again(self, probabilities: np.ndarray, items: list[Preprocessed]) -> np.ndarray:
@@ -175,6 +181,7 @@ class Cascade(Networks):
         score: float = 1.0,
         answered_by: str = "classifier",
         quick_look: bool = False,
+        threshold: float | None = None,
     ) -> Prediction:
         digit = int(np.argmax(probabilities))
         confidence = float(probabilities[digit])
@@ -184,7 +191,7 @@ class Cascade(Networks):
             probabilities=probabilities.astype(np.float32),
             network_input=prepared.network_input,
             box=prepared.box,
-            unsure=confidence < self.threshold,
+            unsure=confidence < (self.threshold if threshold is None else threshold),
             polarity=prepared.polarity,
             stages=prepared.stages,
             digit_score=float(score),
