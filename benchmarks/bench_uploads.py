@@ -169,6 +169,7 @@ def _single_digits(
     unflagged = sum(
         not isinstance(p, ValueError) and p.digit != label and not p.unsure for p, label in pairs
     )
+    flagged_right = sum(getattr(p, "digit", None) == label and p.unsure for p, label in pairs)
     seed = sum(
         seed_digit(seed_model, image) == label for image, label in zip(images, labels, strict=True)
     )
@@ -176,6 +177,7 @@ def _single_digits(
         "images": len(images),
         "accuracy": right / len(images),
         "confidently_wrong": unflagged / len(images),
+        "right_but_unsure": flagged_right / len(images),
         "seed_naive_accuracy": seed / len(images),
     }
 
@@ -448,8 +450,8 @@ def write_report(report: dict, folder: Path) -> None:
     many = lat["photos_1mp"]
     lines = [
         "| realistic set (MNIST test digits) | images | digitlib | 95% interval "
-        "| wrong, not flagged unsure | seed model, naive path |",
-        "|---|---|---|---|---|---|",
+        "| wrong, not flagged unsure | right, flagged unsure | seed model, naive path |",
+        "|---|---|---|---|---|---|---|",
     ]
     for kind, values in sets.items():
         seed = (
@@ -461,13 +463,13 @@ def write_report(report: dict, folder: Path) -> None:
         named = f"{kind} (seed {seed_number}, never tuned on)" if seed_number else kind
         lines.append(
             f"| {named} | {values['images']} | {values['accuracy']:.2%} | {_interval(values)} "
-            f"| {values['confidently_wrong']:.2%} | {seed} |"
+            f"| {values['confidently_wrong']:.2%} | {values['right_but_unsure']:.2%} | {seed} |"
         )
     for name, values in report["outside_writers"].items():
         lines.append(
             f"| {name} (not MNIST writers) | {values['images']} | {values['accuracy']:.2%} | "
             f"{_interval(values)} | {values['confidently_wrong']:.2%} | "
-            f"{values['seed_naive_accuracy']:.1%} |"
+            f"{values['right_but_unsure']:.2%} | {values['seed_naive_accuracy']:.1%} |"
         )
     lines += [
         "",
