@@ -104,17 +104,19 @@ class Cascade(Networks):
         # An item the gate judges on another input (the tight stage's): the screen's digit
         # score on that input too, since the screen learnt the gate's answers on the gate's.
         apart = [index for index, item in enumerate(items) if item.gate_input is not None]
-        if apart and self.screen is not None:
-            scores = scores.copy()
-            scores[apart] = self.screen_outputs(np.stack([items[i].gate_input for i in apart]))[1]
+        views = inputs  # what the gate judges (Preprocessed.gate_view)
+        if apart:
+            views = inputs.copy()
+            views[apart] = np.stack([items[i].gate_input for i in apart])
+            if self.screen is not None:
+                scores = scores.copy()
+                scores[apart] = self.screen_outputs(views[apart])[1]
         answered_by = np.where(self.screen_sure(probabilities, scores), "screen", "classifier")
         scores = scores.astype(np.float64)  # compared with the thresholds as they are written
         rest = np.flatnonzero(answered_by == "classifier")
         items = list(items)
         if len(rest):
-            scores[rest] = self.digit_scores(  # 2. gate
-                np.stack([items[i].gate_view for i in rest]).astype(np.float32)
-            )
+            scores[rest] = self.digit_scores(views[rest])  # 2. gate
             for index in rest:  # 3. other polarity
                 if scores[index] < self.gate_threshold and items[index].other_polarity:
                     other = _other_polarity(items[index])

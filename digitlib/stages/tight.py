@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from digitlib.imageio import DecodedImage
-from digitlib.stages.find import Region
+from digitlib.stages.find import Region, components
 from digitlib.stages.normalise import centre_by_mass, mnist_normalise, stroke_width
 from digitlib.stages.page import transparent
 from digitlib.tuning import TUNING
@@ -96,8 +96,8 @@ def tight_crop(decoded: DecodedImage, min_fill: float = TIGHT.min_fill) -> Tight
     if float(np.mean((ink > TIGHT.faint) & (ink < TIGHT.ink_level))) > TIGHT.faint_share:
         return None
     mask = (ink > TIGHT.ink_level).astype(np.uint8)
-    rows, cols = np.nonzero(mask)
-    y0, y1, x0, x1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    x0, y0, w, h = cv2.boundingRect(mask)
+    y1, x1 = y0 + h, x0 + w
     height, width = ink.shape
     if max((y1 - y0) / height, (x1 - x0) / width) < min_fill:
         return None
@@ -111,11 +111,10 @@ def tight_crop(decoded: DecodedImage, min_fill: float = TIGHT.min_fill) -> Tight
     crop = ink[y0:y1, x0:x1]
     # A bold digit (the UCI digits' strokes are a quarter of their height) goes in a smaller
     # box, as its blurred pen would have put it in MNIST's 20x20; a pen's line fills the box.
-    bold = stroke_width((crop > TIGHT.ink_level).astype(np.uint8)) / max(y1 - y0, x1 - x0)
-    scale = (TIGHT.bold_box if bold >= TIGHT.bold else TIGHT.box) / max(y1 - y0, x1 - x0)
-    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    bold = stroke_width(mask[y0:y1, x0:x1]) / max(w, h)
+    scale = (TIGHT.bold_box if bold >= TIGHT.bold else TIGHT.box) / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     digit = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    region = Region(x0, y0, x1 - x0, y1 - y0, mask)
     gate_ink = ink
     if blocky(crop):  # a low-resolution digit enlarged without smoothing: its steps are not ink
         digit = cv2.GaussianBlur(np.pad(digit, 2), (0, 0), TIGHT.blocky_smooth)
@@ -123,18 +122,10 @@ def tight_crop(decoded: DecodedImage, min_fill: float = TIGHT.min_fill) -> Tight
         gate_ink = cv2.GaussianBlur(ink, (0, 0), TIGHT.blocky_smooth / scale)
         gate_ink /= max(float(gate_ink.max()), 1e-6)
     gate_mask = (gate_ink > TIGHT.gate_level).astype(np.uint8)
-    rows, cols = np.nonzero(gate_mask)
-    gate_region = Region(
-        int(cols.min()),
-        int(rows.min()),
-        int(cols.max()) + 1 - int(cols.min()),
-        int(rows.max()) + 1 - int(rows.min()),
-        gate_mask,
-    )
     return TightCrop(
         centre_by_mass(np.clip(digit, 0.0, 1.0)),
-        mnist_normalise(gate_ink, gate_region),
-        region.scaled(1.0 / decoded.scale),
+        mnist_normalise(gate_ink, Region(*cv2.boundingRect(gate_mask), gate_mask)),
+        Region(x0, y0, w, h, mask).scaled(1.0 / decoded.scale),
         "dark-on-light" if dark_ink else "light-on-dark",
     )
 
@@ -143,7 +134,7 @@ def _runs_in_from_outside(mask: np.ndarray) -> bool:
     """Ink touching the picture's border apart from the digit: the largest mark clear of the
     border and another touching it (a paper line's remnant, a neighbour's stroke, a page's
     edge). A digit cropped tight touches the border itself; this one is the page stage's."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, _, stats = components(mask)
     if count <= 2:
         return False
     height, width = mask.shape
