@@ -347,13 +347,11 @@ def read_line(ink: InkImage, classify, digitness=None) -> Line:
     labels, stats = ink.labels, ink.stats
     count = len(stats)
     groups, dropped = _groups(stats, count, labels.shape)
-
-    def region(group):
+    blobs = []
+    for group in groups:
         lookup = np.zeros(count, np.uint8)
         lookup[group] = 1
-        return region_from_mask(lookup[labels])
-
-    blobs = [region(group) for group in groups]
+        blobs.append(region_from_mask(lookup[labels]))
     digit_height = float(np.median([blob.h for blob in blobs]))
     cuts = [_boundaries(ink, blob, digit_height) for blob in blobs]
     pieces = sum(len(bounds) - 1 for bounds in cuts)
@@ -438,9 +436,21 @@ def read_line(ink: InkImage, classify, digitness=None) -> Line:
             or window.y + window.h >= height
         )
 
-    # Marks left out near the number that together are half a digit tall or more: a piece of
-    # a digit that did not join it, or a digit broken into specks (a faint 1 in dots).
-    # Overlapping in columns, left-out pieces are one mark.
+    return Line(
+        digits=regions,
+        rivals=sorted(rivals.values(), key=lambda rival: rival[1]),
+        at_edge=[at_edge(window) for window, _ in regions],
+        left_out=_left_out(stats, dropped, blobs, digit_height),
+    )
+
+
+def _left_out(
+    stats: np.ndarray, dropped: list[list[int]], blobs: list[Region], digit_height: float
+) -> list[Region]:
+    """Marks left out near the number (the ``dropped`` groups' components, beside the digits'
+    ``blobs``) that together are half a digit tall or more: a piece of a digit that did not
+    join it, or a digit broken into specks (a faint 1 in dots). Overlapping in columns,
+    left-out pieces are one mark."""
     line_top = min(blob.y for blob in blobs)
     line_bottom = max(blob.y + blob.h for blob in blobs)
     x0 = min(blob.x for blob in blobs) - digit_height
@@ -464,14 +474,8 @@ def read_line(ink: InkImage, classify, digitness=None) -> Line:
             marks[-1] = [mark[0], max(mark[1], px1), min(mark[2], py0), max(mark[3], py1)]
         else:
             marks.append([px0, px1, py0, py1])
-    near = [
+    return [
         Region(mx0, my0, mx1 - mx0, my1 - my0, np.zeros((0, 0), np.uint8))
         for mx0, mx1, my0, my1 in marks
         if my1 - my0 >= NUMBERS.left_out_height * digit_height
     ]
-    return Line(
-        digits=regions,
-        rivals=sorted(rivals.values(), key=lambda rival: rival[1]),
-        at_edge=[at_edge(window) for window, _ in regions],
-        left_out=near,
-    )
