@@ -148,13 +148,8 @@ def uci_digits(
         from sklearn.datasets import load_digits
     except ImportError:
         return None
-    side, interpolation, margin, dark = rendering
     bunch = load_digits()
-    images = []
-    for image in bunch.images:
-        levels = np.pad((image / 16.0 * 255).astype(np.uint8), margin)
-        image = cv2.resize(levels, (side, side), interpolation=interpolation)
-        images.append(255 - image if dark else image)
+    images = [synth.upscaled_8x8(levels, *rendering) for levels in bunch.images]
     return images, [int(t) for t in bunch.target]
 
 

@@ -283,6 +283,18 @@ def canvas(
     )
 
 
+def upscaled_8x8(
+    levels: np.ndarray, side: int, interpolation: int, margin: int = 0, dark: bool = False
+) -> np.ndarray:
+    """A low-resolution digit such as scikit-learn's 8x8 UCI digits (levels 0-16) enlarged to
+    ``side`` pixels the way a dataset, a thumbnail or a screenshot does: ``margin`` of its own
+    pixels of paper round it, an OpenCV ``interpolation``, light on black or (``dark``) dark
+    on white. uint8 gray."""
+    image = np.pad((levels / 16.0 * 255).astype(np.uint8), margin)
+    image = cv2.resize(image, (side, side), interpolation=interpolation)
+    return 255 - image if dark else image
+
+
 def crop(
     digit: np.ndarray, label: int, rng: np.random.Generator, side: int | None = None
 ) -> Sample:

@@ -34,14 +34,6 @@ def uci():
     return bunch.images[pick], bunch.target[pick].astype(int)
 
 
-def _render(levels: np.ndarray, side: int, interpolation: int, margin: int, dark: bool):
-    """An 8x8 UCI digit (0-16) upscaled to ``side`` pixels with ``margin`` 8x8 pixels of paper
-    round it, dark ink on white or light on black (uint8 gray)."""
-    image = np.pad((levels / 16.0 * 255).astype(np.uint8), margin)
-    image = cv2.resize(image, (side, side), interpolation=interpolation)
-    return 255 - image if dark else image
-
-
 def _accuracy(recognizer, images, labels) -> float:
     answers = recognizer.predict_many(images, errors="return")
     return float(
@@ -62,7 +54,7 @@ def _accuracy(recognizer, images, labels) -> float:
 def test_upscaled_8x8_digits_are_read_better_than_without_the_tight_stage(
     recognizer, uci, monkeypatch, side, interpolation, margin, dark, floor
 ):
-    images = [_render(levels, side, interpolation, margin, dark) for levels in uci[0]]
+    images = [synth.upscaled_8x8(levels, side, interpolation, margin, dark) for levels in uci[0]]
     with_stage = _accuracy(recognizer, images, uci[1])
     monkeypatch.setattr(tight, "TIGHT", dataclasses.replace(tight.TIGHT, max_side=0))
     without = _accuracy(recognizer, images, uci[1])
@@ -75,7 +67,7 @@ def test_upscaled_digits_saved_as_jpeg_still_take_the_tight_stage(uci):
     for quality in (70, 90):
         taken = 0
         for levels in uci[0][:50]:
-            image = _render(levels, 64, cv2.INTER_CUBIC, 0, True)
+            image = synth.upscaled_8x8(levels, 64, cv2.INTER_CUBIC, 0, True)
             data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
             taken += tight.tight_crop(imageio.load(data, gray=True)) is not None
         assert taken == 50, (quality, taken)
@@ -100,7 +92,8 @@ def test_a_blocky_digit_is_smoothed_before_the_network_reads_it(uci):
     # Nearest-neighbour upscaling repeats pixels; the network input must not keep the steps:
     # no more than a third of neighbouring inked pixels equal (MNIST digits: a few percent).
     levels = uci[0][0]
-    data = cv2.imencode(".png", _render(levels, 56, cv2.INTER_NEAREST, 0, True))[1].tobytes()
+    picture = synth.upscaled_8x8(levels, 56, cv2.INTER_NEAREST, dark=True)
+    data = cv2.imencode(".png", picture)[1].tobytes()
     crop = tight.tight_crop(imageio.load(data, gray=True))
     assert crop.polarity == "dark-on-light"
     network_input = crop.network_input
@@ -132,9 +125,10 @@ def test_blocky_means_enlarged_pixels_not_flat_strokes(uci):
     # inside its strokes) and a smooth upscaling are not.
     levels = uci[0][1]
     for interpolation in (cv2.INTER_NEAREST, cv2.INTER_AREA):
-        crop = tight.tight_crop(imageio.load(_render(levels, 48, interpolation, 0, True)))
-        assert crop is not None and tight.blocky(_render(levels, 48, interpolation, 0, False))
-    assert not tight.blocky(_render(levels, 48, cv2.INTER_CUBIC, 0, False))
+        dark = synth.upscaled_8x8(levels, 48, interpolation, dark=True)
+        assert tight.tight_crop(imageio.load(dark)) is not None
+        assert tight.blocky(synth.upscaled_8x8(levels, 48, interpolation))
+    assert not tight.blocky(synth.upscaled_8x8(levels, 48, cv2.INTER_CUBIC))
     letter = np.full((120, 120), 255, np.uint8)
     cv2.putText(letter, "K", (25, 100), cv2.FONT_HERSHEY_SIMPLEX, 3.0, 0, 12, cv2.LINE_AA)
     assert not tight.blocky(255 - letter)
