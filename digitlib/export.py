@@ -176,7 +176,14 @@ def write_model_card(stem: Path | str, baseline: dict | None = None) -> Path:
             f"{up['config']['epochs']} epochs "
             f"(Adam, {up['config']['learning_rate']:g}) on {up['network_inputs']:,} inputs "
             f"that the serving pipeline made of {up['uploads']:,} uploads of training digits "
-            f"(photos, drawings, crops, digits cut from photographed numbers), each batch half "
+            f"(photos, drawings, crops, digits cut from photographed numbers"
+            + (
+                f", blocky 8x8 pictures; {up['restyle']:.0%} of the digits written as other "
+                f"writers do: slant, pen width, European 1s, crossed 7s, open and closed 4s"
+                if up.get("restyle")
+                else ""
+            )
+            + "), each batch half "
             f"those and half training digits "
             f"({_augment_text(up['config']['augment']) or 'as they are'}; validation accuracy "
             f"{up['best_val_accuracy']:.4f}, {up['train_seconds'] / 60:.1f} minutes); the "

@@ -76,6 +76,7 @@ def test_pipeline_writes_models_figures_and_metrics(smoke_run):
     assert len(uploads["history"]["loss"]) == smoke["upload_epochs"]
     stage3 = sidecar["stages"]["uploads"]
     assert stage3["uploads"] == smoke["upload_count"]
+    assert stage3["restyle"] == smoke["upload_restyle"] > 0  # other writers and blocky uploads
     assert stage3["network_inputs"] >= smoke["upload_count"] * 0.8
     assert "Then stage 3" in (folder / "models" / "digit_cnn.md").read_text()
 
