@@ -40,7 +40,9 @@ def blocky(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     from digitlib import synth, writers
 
     side = int(np.exp(rng.uniform(*np.log(BLOCKY_SIDES))))
-    interpolation = getattr(cv2, "INTER_" + BLOCKY_INTERPOLATIONS[rng.integers(5)])
+    interpolation = getattr(
+        cv2, "INTER_" + BLOCKY_INTERPOLATIONS[rng.integers(len(BLOCKY_INTERPOLATIONS))]
+    )
     image = synth.upscaled_8x8(
         writers.to_8x8(digit), side, interpolation, int(rng.integers(3)), bool(rng.random() < 0.5)
     )
